@@ -1,0 +1,33 @@
+# The README's two commands: `make demo` (the whole pipeline on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUNS ?= runs/demo
+PER_BUCKET ?= 25
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint clean
+
+# One pip command keeps the CPU torch build (see DESIGN notes); the shim makes torchvision import.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev]'
+	$(PY) scripts/torchvision_cpu_shim.py
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) scripts/demo.py --runs $(RUNS) --per-bucket $(PER_BUCKET)
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(RUNS) .pytest_cache

@@ -1,0 +1,1 @@
+"""Offline benchmark builder: procedurally drawn concepts, templated dialogues and MCQAs."""

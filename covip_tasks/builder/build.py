@@ -1,0 +1,171 @@
+"""The offline benchmark builder: the paper's three stages, with templates instead of a model.
+
+1. Concepts and query images: procedurally drawn identities (images.py); a context view per
+   concept; the query composites *other* views of the positive concepts on a cluttered scene.
+2. Dialogues: a seeded Faker first name per concept (unique within a sample) and a 6-turn
+   dialogue carrying concrete facts (text.py).
+3. Context and QAs: each positive comes with 2 distractor concepts, shuffled into the
+   context; 3 MCQAs per concept with same-type distractors, shuffled letter, D pinned.
+
+Every sample draws from its own seed derived from (seed, split, bucket, index), so the output
+is byte-identical for the same arguments and package versions, and samples are independent.
+The split's JSONL is written last and atomically: an interrupted build leaves no dataset that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from faker import Faker
+from tqdm import tqdm
+
+from covip.tasks.builder import images, text
+from covip.tasks.dataset import MANIFEST, caption_file, write_jsonl, write_manifest
+from covip.tasks.schema import MAX_BUCKET, QA, CaptionSample, Concept
+
+BUILDER_VERSION = "1"
+SPLIT_IDS = {"test": 0, "train": 1}
+DISTRACTORS_PER_POSITIVE = 2
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What to build; every field is recorded in the manifest."""
+
+    out: Path
+    seed: int = 0
+    per_bucket: int = 25
+    split: str = "test"
+    buckets: tuple[int, ...] = (1, 2, 3, 4)
+    force: bool = False
+
+
+def _sample_seeds(seed: int, split: str, bucket: int, index: int) -> tuple[int, np.random.Generator]:
+    seq = np.random.SeedSequence([seed, SPLIT_IDS[split], bucket, index])
+    return int(seq.generate_state(1, dtype=np.uint64)[0]), np.random.default_rng(seq)
+
+
+def build_sample(config: BuildConfig, bucket: int, index: int, faker: Faker) -> tuple[CaptionSample, dict]:
+    """One sample and its images (not yet written): returns the sample and {relative path: PIL image}."""
+    py_seed, np_rng = _sample_seeds(config.seed, config.split, bucket, index)
+    rng = random.Random(py_seed)
+    faker.seed_instance(py_seed)
+    n = bucket * (1 + DISTRACTORS_PER_POSITIVE)
+    names = text.draw_names(faker, n)
+    facts = text.draw_facts(rng, n)
+    identities = images.draw_identities(np_rng, n)
+    order = rng.sample(range(n), n)  # order[slot] = concept index; concepts 0..bucket-1 are the positives
+    taken = {t: {getattr(f, t) for f in facts} for t in text.FACT_TYPES}
+    sample_id = f"{config.split}_{bucket}c_{index:04d}"
+    folder = f"images/{config.split}/{sample_id}"
+    files = {}
+    concepts = []
+    for slot, c in enumerate(order):
+        path = f"{folder}/concept_{slot}.png"
+        files[path] = images.render_view(identities[c], np_rng)
+        qas = tuple(
+            QA(q["id"], q["question"], q["options"], q["answer"]) for q in text.make_qas(names[c], facts[c], taken, rng)
+        )
+        concepts.append(Concept(names[c], path, text.write_dialogue(names[c], facts[c], rng), qas))
+    query = f"{folder}/query.png"
+    files[query] = images.render_query([identities[c] for c in range(bucket)], np_rng)
+    positives = tuple(sorted(slot for slot, c in enumerate(order) if c < bucket))
+    return CaptionSample(sample_id, bucket, tuple(concepts), positives, query), files
+
+
+def build(config: BuildConfig) -> Path:
+    """Build one split into `config.out`; returns the path of the split's JSONL."""
+    if config.per_bucket < 1:
+        raise ValueError(f"per_bucket must be >= 1, got {config.per_bucket}")
+    if any(b not in range(1, MAX_BUCKET + 1) for b in config.buckets):
+        raise ValueError(f"buckets must be within 1..{MAX_BUCKET}, got {config.buckets}")
+    out = config.out
+    target = out / caption_file(config.split)
+    if target.exists() and not config.force:
+        raise FileExistsError(f"{target} exists; pass --force to rebuild the {config.split} split")
+    target.unlink(missing_ok=True)  # never leave an old index pointing at half-rebuilt images
+    shutil.rmtree(out / "images" / config.split, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    faker = Faker("en_US")
+    rows = []
+    jobs = [(b, i) for b in config.buckets for i in range(config.per_bucket)]
+    for bucket, index in tqdm(jobs, desc=f"building {config.split}", unit="sample"):
+        sample, files = build_sample(config, bucket, index, faker)
+        for rel, image in files.items():
+            path = out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, format="PNG")
+        rows.append(sample.to_dict())
+    partial = target.with_suffix(".partial")
+    write_jsonl(partial, rows)
+    os.replace(partial, target)
+    _write_card_and_manifest(config, len(rows))
+    return target
+
+
+def _versions() -> dict[str, str]:
+    return {d: metadata.version(d) for d in ("faker", "numpy", "pillow")}
+
+
+def _write_card_and_manifest(config: BuildConfig, count: int) -> None:
+    out = config.out
+    previous = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else {}
+    splits = {
+        **previous.get("splits", {}),
+        config.split: {
+            "seed": config.seed,
+            "per_bucket": config.per_bucket,
+            "buckets": list(config.buckets),
+            "samples": count,
+        },
+    }
+    (out / "README.md").write_text(dataset_card(splits), encoding="utf-8")
+    write_manifest(out, {"builder_version": BUILDER_VERSION, "splits": splits, "versions": _versions()})
+
+
+def dataset_card(splits: dict[str, dict]) -> str:
+    """The README written beside the data: what it is, how it was made, what it is not."""
+    rows = "\n".join(
+        f"| {name} | {s['seed']} | {s['per_bucket']} | {', '.join(map(str, s['buckets']))} | {s['samples']} |"
+        for name, s in sorted(splits.items())
+    )
+    return f"""# CoViP offline benchmark (synthetic)
+
+Built by `covip-data build` (CoViP bench, builder version {BUILDER_VERSION}) without any model.
+
+| split | seed | samples per bucket | buckets | samples |
+|---|---|---|---|---|
+{rows}
+
+## What a sample is
+A user has shown the assistant images of concepts (people, pets, objects), one image each, and
+talked about each in a 6-turn dialogue (User/Model x3) that carries concrete facts: a place,
+a time, an event, an action, a habit and a nickname. Every concept has a human first name
+(seeded Faker pseudonym, unique within the sample), as in the paper. A sample of bucket *n*
+has *n* positive concepts and 2 distractor concepts per positive (3*n* in the context, in
+shuffled order); the query image shows the positives in *other* views (pose, scale, colour
+jitter, partial occlusion) on a cluttered scene. Each concept has 3 multiple-choice questions
+with options A-C (one correct, two same-type distractors not used by any concept of the
+sample) and D = "The answer cannot be determined".
+
+## Files
+- `caption_<split>.jsonl`: one sample per line: `sample_id`, `bucket`, `concepts` (`name`,
+  `image`, `dialogue`, `qas`: `id`, `question`, `options` A-D, `answer`), `positives`
+  (indices into `concepts`), `query_image`. Image paths are relative to this directory.
+- `images/<split>/<sample_id>/concept_<j>.png`, `query.png`.
+- `manifest.json`: builder parameters, package versions and the sha256 of every file. The same
+  seed and package versions give byte-identical files.
+
+## Limitations
+Concepts are procedurally drawn figures, not photographs, and dialogues come from templates:
+the benchmark tests the protocol (recognise, recall, do not leak) and the tooling, not
+real-world visual recognition. Numbers on it are not comparable with the paper's.
+"""

@@ -1,0 +1,158 @@
+"""lmms-eval glue for the personalized-captioning tasks `covip_caption_{n}c[_blind|_noctx]`.
+
+The YAML files in lmms_tasks/caption/ differ only in data (bucket and control); this module
+holds what they share: loading the samples (`CaptionTask.download`), building the
+interleaved messages, turning a caption into a per-sample record, and the aggregations.
+
+Judging happens in the aggregation stage, once per task over all samples, so that a remote
+judge receives the whole run's questions in one concurrent batch instead of one blocking
+call per sample. The per-sample record is logged under `covip_record` (with every verdict
+after judging); each metric's per-sample value is a `RecordRef` pointing to that record so
+that lmms-eval's sample log does not repeat it once per metric.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+from lmms_eval.api.task import ConfigurableMessagesTask
+from PIL import Image
+
+from covip.tasks import metrics
+from covip.tasks.judging import judge_records, run_judge
+from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.prompts import CAPTION_INSTRUCTION, CONTROLS, user_turn
+from covip.tasks.sources import CaptionSource, load_caption_source
+
+BLANK_SIZE = (512, 384)
+
+
+class CaptionTask(ConfigurableMessagesTask):
+    """Reads CoViP captioning samples of one bucket from `sources.py` instead of the HF hub."""
+
+    def __init__(self, *args: Any, config: dict | None = None, **kwargs: Any) -> None:
+        config = dict(config or {})
+        config.pop("class", None)
+        super().__init__(*args, config=config, **kwargs)
+
+    def download(self, dataset_kwargs: dict | None = None) -> None:
+        options = dict(dataset_kwargs or {})
+        bucket = int(options["bucket"])
+        control = options.get("control", "none")
+        if control not in CONTROLS:
+            raise ValueError(
+                f"task {self.config.task}: dataset_kwargs.control must be one of {CONTROLS}, got {control!r}"
+            )
+        split = self.config.test_split
+        source = load_caption_source(self.config.dataset_path, split)
+        rows = [doc_row(source, s, control) for s in source.samples if s.bucket == bucket]
+        if not rows:
+            raise ValueError(f"task {self.config.task}: no samples with bucket {bucket} in {source.location}")
+        self.dataset = DatasetDict({split: Dataset.from_list(rows)})
+        self.dataset_no_image = self.dataset
+
+
+def doc_row(source: CaptionSource, sample: Any, control: str) -> dict[str, Any]:
+    """A sample as an lmms-eval doc: image paths made absolute, provenance attached."""
+    row = sample.to_dict()
+    row["query_image"] = str(source.root / sample.query_image)
+    for concept in row["concepts"]:
+        concept["image"] = str(source.root / concept["image"])
+    row["control"] = control
+    row["data_location"] = source.location
+    row["manifest_sha256"] = source.manifest_sha256
+    return row
+
+
+@lru_cache(maxsize=1)
+def blank_image() -> Image.Image:
+    return Image.new("RGB", BLANK_SIZE, (128, 128, 128))
+
+
+def _open(path: str) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def caption_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
+    """The paper's interleaved prompt; the `blind` control blanks the query, `noctx` drops the context."""
+    options = lmms_eval_specific_kwargs or {}
+    concepts = [] if doc["control"] == "noctx" else doc["concepts"]
+    images = [_open(c["image"]) for c in concepts]
+    dialogues = [c["dialogue"] for c in concepts]
+    query = blank_image() if doc["control"] == "blind" else _open(doc["query_image"])
+    return user_turn(images, dialogues, query, CAPTION_INSTRUCTION, int(options.get("index_base", 1)))
+
+
+def caption_doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+    """lmms-eval's text-only view of the prompt (its `ctx`); chat models use the messages instead."""
+    return CAPTION_INSTRUCTION
+
+
+def caption_doc_to_target(doc: dict) -> str:
+    """What an ideal caption must recall: the positive concepts' names (the log's `target`)."""
+    return ", ".join(doc["concepts"][i]["name"] for i in doc["positives"])
+
+
+class RecordRef(dict):
+    """A metric's per-sample value: serialises as a pointer; carries the shared record and the metric name."""
+
+    def __init__(self, record: dict, metric: str) -> None:
+        super().__init__(see=RECORD_KEY, sample_id=record["sample_id"])
+        self.record = record
+        self.metric = metric
+
+
+def caption_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
+    """Turn the caption into an unjudged record; the aggregation judges its questions."""
+    if len(results) != 1 or not isinstance(results[0], str):
+        raise TypeError(f"sample {doc['sample_id']}: expected one caption string from the model, got {results!r:.200}")
+    caption = results[0]
+    names = [c["name"] for c in doc["concepts"]]
+    positives = set(doc["positives"])
+    record = {
+        "sample_id": doc["sample_id"],
+        "bucket": doc["bucket"],
+        "control": doc["control"],
+        "data_location": doc["data_location"],
+        "manifest_sha256": doc["manifest_sha256"],
+        "caption": caption,
+        "names": names,
+        "positives": sorted(positives),
+        "mentioned": sorted(metrics.mentioned(caption, names)),
+        "recognition_f1": metrics.recognition_f1(caption, names, sorted(positives)),
+        "questions": [
+            {
+                "qid": f"c{j}.{qa['id']}",
+                "concept": j,
+                "positive": j in positives,
+                "question": qa["question"],
+                "options": qa["options"],
+                "gold": qa["answer"],
+            }
+            for j, concept in enumerate(doc["concepts"])
+            for qa in concept["qas"]
+        ],
+    }
+    return {RECORD_KEY: record, **{name: RecordRef(record, name) for name in AGGREGATIONS}}
+
+
+AGGREGATIONS = {
+    "acc_pos": lambda rs: metrics.micro_accuracy(rs, positive=True),
+    "acc_neg": lambda rs: metrics.micro_accuracy(rs, positive=False),
+    "acc_pos_macro": lambda rs: metrics.macro_accuracy(rs, positive=True),
+    "acc_neg_macro": lambda rs: metrics.macro_accuracy(rs, positive=False),
+    "recognition_f1": lambda rs: metrics.mean(r["recognition_f1"] for r in rs),
+    "judge_invalid": metrics.invalid_count,
+}
+
+
+def aggregate(items: list[RecordRef]) -> float:
+    """The one aggregation of every caption metric: judge what is unjudged, then compute `items[0].metric`."""
+    if not items:
+        raise ValueError("no per-sample results to aggregate")
+    records = [item.record for item in items]
+    judge_records(records, run_judge())
+    return AGGREGATIONS[items[0].metric](records)

@@ -1,0 +1,113 @@
+"""`covip-data`: build, validate and export CoViP datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from covip.tasks.dataset import MANIFEST, SPLITS, load_caption_dataset, verify_manifest
+from covip.tasks.schema import DataError
+from covip.tasks.sources import default_data_dir
+
+
+def _build(args: argparse.Namespace) -> int:
+    from covip.tasks.builder.build import BuildConfig, build
+
+    buckets = tuple(int(b) for b in args.buckets.split(","))
+    path = build(BuildConfig(Path(args.out), args.seed, args.per_bucket, args.split, buckets, args.force))
+    print(f"wrote {path} (dataset card: {Path(args.out) / 'README.md'})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    try:
+        data = load_caption_dataset(root, args.split)
+    except (DataError, FileNotFoundError) as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 2
+    if (root / MANIFEST).is_file():
+        changed = verify_manifest(root)
+        if changed:
+            print(
+                f"INVALID: {root / MANIFEST}: sha256 mismatch or missing file: {', '.join(changed[:20])}",
+                file=sys.stderr,
+            )
+            return 2
+    print(f"OK: {len(data.samples)} samples in {root / ('caption_' + args.split + '.jsonl')}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from covip.tasks.reference_format import export_reference
+
+    data = load_caption_dataset(Path(args.dir), args.split)
+    export_reference(list(data.samples), data.root, Path(args.out))
+    print(f"exported {len(data.samples)} samples in the reference format to {args.out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="covip-data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser(
+        "build",
+        help="build the offline synthetic benchmark (deterministic)",
+        description="Build one split of the offline benchmark: procedurally drawn concepts, "
+        "templated 6-turn dialogues and 3 MCQAs per concept; same seed, byte-identical files.",
+    )
+    b.add_argument(
+        "--out",
+        default=str(default_data_dir()),
+        help="output directory (default: %(default)s, where the covip_* tasks look by default)",
+    )
+    b.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    b.add_argument(
+        "--per-bucket", type=int, default=25, help="samples per bucket of 1-4 positives (default: %(default)s)"
+    )
+    b.add_argument("--split", choices=SPLITS, default="test", help="split to build (default: %(default)s)")
+    b.add_argument("--buckets", default="1,2,3,4", help="comma-separated buckets to build (default: %(default)s)")
+    b.add_argument("--force", action="store_true", help="rebuild the split if it already exists")
+    b.set_defaults(func=_build)
+
+    v = sub.add_parser(
+        "validate",
+        help="check a dataset; exit 0 if valid, 2 if not",
+        description="Validate every record of a canonical dataset directory and its manifest; "
+        "each problem names the file, the record and the field. Exit status 0 valid, 2 invalid.",
+    )
+    v.add_argument("dir", help="dataset directory")
+    v.add_argument("--split", choices=SPLITS, default="test")
+    v.set_defaults(func=_validate)
+
+    e = sub.add_parser(
+        "export",
+        help="write a dataset in another format",
+        description="Export a canonical dataset; --format reference writes the paper's test-set "
+        "files (meta_CoViP_testset_cleaned.jsonl, QAS_GT_test.json, images/).",
+    )
+    e.add_argument("dir", help="canonical dataset directory")
+    e.add_argument("--format", choices=["reference"], required=True)
+    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--split", choices=SPLITS, default="test")
+    e.set_defaults(func=_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,142 @@
+"""Reading and writing the canonical on-disk dataset.
+
+Layout of a dataset directory (what `covip-data build` writes and every task reads):
+
+    DIR/manifest.json          format, builder parameters, sha256 of every other file
+    DIR/README.md              dataset card
+    DIR/caption_{split}.jsonl  one CaptionSample per line (schema.py)
+    DIR/images/...             PNG files; samples refer to them by path relative to DIR
+
+Reading validates every record and raises `DataError` naming file, record and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from covip.tasks.schema import CaptionSample, Checker, check_unique_ids, parse_caption_sample
+
+FORMAT = "covip-canonical"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("test", "train")
+
+
+def caption_file(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    return f"caption_{split}.jsonl"
+
+
+@dataclass(frozen=True)
+class CaptionDataset:
+    """Validated samples of one split, with the directory their image paths are relative to."""
+
+    root: Path
+    split: str
+    samples: tuple[CaptionSample, ...]
+    manifest_sha256: str
+
+    def image_path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def image_checker(root: Path, *, open_images: bool = True):
+    """Return a function that says what is wrong with an image reference, or None."""
+
+    def check(relative: str) -> str | None:
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root.resolve()):
+            return f"image path {relative!r} escapes the dataset directory"
+        if not path.is_file():
+            return f"image file {relative!r} does not exist"
+        if open_images:
+            try:
+                with Image.open(path) as im:
+                    im.verify()
+            except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+                return f"image file {relative!r} is unreadable: {exc}"
+        return None
+
+    return check
+
+
+def read_jsonl(path: Path, checker: Checker) -> list[tuple[str, Any]]:
+    """Parse a JSONL file into (record label, object) pairs; bad JSON is a problem, not a skip."""
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            label = f"line {lineno}"
+            try:
+                records.append((label, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                checker.add(label, "<json>", f"invalid JSON: {exc}")
+    return records
+
+
+def load_caption_dataset(root: str | Path, split: str = "test", *, open_images: bool = True) -> CaptionDataset:
+    """Load and validate one split of a canonical dataset directory."""
+    root = Path(root)
+    path = root / caption_file(split)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; is {root} a CoViP dataset directory (covip-data build)?")
+    checker = Checker(str(path))
+    check_image = image_checker(root, open_images=open_images)
+    samples = []
+    for label, obj in read_jsonl(path, checker):
+        sid = obj.get("sample_id") if isinstance(obj, dict) else None
+        record = f"{label} (sample_id={sid})" if sid else label
+        samples.append(parse_caption_sample(checker, record, obj, check_image))
+    if not samples and not checker.problems:
+        checker.add("<file>", "<records>", "contains no samples")
+    check_unique_ids(checker, samples)
+    checker.raise_if_any()
+    manifest = root / MANIFEST
+    manifest_sha = sha256_file(manifest) if manifest.is_file() else ""
+    return CaptionDataset(root, split, tuple(samples), manifest_sha)
+
+
+def write_manifest(root: Path, meta: dict[str, Any]) -> Path:
+    """Write manifest.json listing the sha256 of every file under root (sorted, reproducible)."""
+    files = {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta, "files": files}
+    out = root / MANIFEST
+    out.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+def verify_manifest(root: Path) -> list[str]:
+    """Return the files whose sha256 differs from the manifest (empty when intact)."""
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    bad = []
+    for rel, digest in manifest.get("files", {}).items():
+        path = root / rel
+        if not path.is_file() or sha256_file(path) != digest:
+            bad.append(rel)
+    return bad
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")

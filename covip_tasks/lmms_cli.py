@@ -1,0 +1,139 @@
+"""The `lmms_eval` command: lmms-eval with CoViP's tasks registered and an honest exit status.
+
+lmms-eval 0.7.3 finds outside tasks only through `--include_path`, and exits 0 even when an
+evaluation failed. Users type `lmms_eval --model M --tasks 'covip_*'`; this entry point makes
+that work: it adds our task directory to the include path (keeping any the user gave), runs
+lmms-eval's own CLI in-process, adds a `covip` provenance block to the saved results, and
+exits 1 when any evaluation raised or any task produced no finite metric.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from covip.tasks.dataset import MANIFEST, sha256_file
+from covip.tasks.judging import judge_config
+from covip.tasks.sources import resolve_location
+
+SECRET_MARKERS = ("key", "token", "secret", "password")
+
+
+def tasks_path() -> Path:
+    """Directory holding the CoViP task YAMLs (package data)."""
+    return Path(__file__).resolve().parent / "lmms_tasks"
+
+
+def print_tasks_path() -> None:
+    """`covip-tasks-path`: print the task directory, for `lmms-eval --include_path`."""
+    print(tasks_path())
+
+
+def _redact(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("<redacted>" if any(m in k.lower() for m in SECRET_MARKERS) else v) for k, v in options.items()}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(results: dict[str, Any]) -> dict[str, Any]:
+    """What made these results: judge, data (location and manifest hash), package versions."""
+    judge = judge_config()
+    data = {}
+    for task, config in results.get("configs", {}).items():
+        if not task.startswith("covip_"):
+            continue
+        location = resolve_location(config.get("dataset_path"))
+        manifest = Path(location) / MANIFEST
+        data[task] = {
+            "location": location,
+            "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+            "version": results.get("versions", {}).get(task),
+        }
+    return {
+        "judge": {"backend": judge["backend"], "options": _redact(judge["options"])},
+        "data": data,
+        "packages": {d: _version(d) for d in ("covip-bench", "lmms-eval", "torch", "transformers", "datasets")},
+    }
+
+
+def failed_tasks(results: dict[str, Any]) -> list[str]:
+    """Tasks (not groups) whose metrics are missing or not finite."""
+    groups = set(results.get("groups", {})) | {g for g, subs in results.get("group_subtasks", {}).items() if subs}
+    bad = []
+    for task, values in results.get("results", {}).items():
+        if task in groups:
+            continue
+        numbers = [v for k, v in values.items() if "," in k and "stderr" not in k and isinstance(v, (int, float))]
+        if not numbers or any(not math.isfinite(v) for v in numbers):
+            bad.append(task)
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "eval":
+        argv = argv[1:]
+    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help"):
+        from lmms_eval.cli.dispatch import main as dispatch
+
+        sys.argv = ["lmms_eval", *argv]
+        dispatch()
+        return 0
+
+    import lmms_eval.__main__ as lm
+    from lmms_eval.loggers import evaluation_tracker
+
+    sys.argv = ["lmms_eval", *argv]
+    _, args = lm.parse_eval_args()
+    extra = [args.include_path] if isinstance(args.include_path, str) else list(args.include_path or [])
+    args.include_path = [str(tasks_path()), *extra]
+
+    attempts: list[str] = []
+    outcomes: list[dict[str, Any]] = []
+    original_single = lm.cli_evaluate_single
+    original_save = evaluation_tracker.EvaluationTracker.save_results_aggregated
+
+    def recording_single(run_args):
+        attempts.append(run_args.tasks)
+        results, samples = original_single(run_args)
+        if results is not None:
+            outcomes.append(results)
+        return results, samples
+
+    def save_with_provenance(self, results, samples, datetime_str):
+        results["covip"] = provenance(results)
+        return original_save(self, results=results, samples=samples, datetime_str=datetime_str)
+
+    lm.cli_evaluate_single = recording_single
+    evaluation_tracker.EvaluationTracker.save_results_aggregated = save_with_provenance
+    try:
+        lm.cli_evaluate(args)
+    finally:
+        lm.cli_evaluate_single = original_single
+        evaluation_tracker.EvaluationTracker.save_results_aggregated = original_save
+
+    problems = []
+    if len(outcomes) < len(attempts):
+        problems.append(f"{len(attempts) - len(outcomes)} of {len(attempts)} evaluation(s) raised an error (see above)")
+    for results in outcomes:
+        if not results.get("results"):
+            problems.append("an evaluation wrote no results")
+        bad = failed_tasks(results)
+        if bad:
+            problems.append(f"no finite metrics for task(s): {', '.join(bad)}")
+    if problems:
+        print("lmms_eval (covip): FAILED: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

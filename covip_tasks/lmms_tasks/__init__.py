@@ -1,0 +1,1 @@
+"""Task YAMLs for lmms-eval (package data); `covip-tasks-path` prints this directory."""

@@ -1,0 +1,92 @@
+"""The prompts every CoViP task and adapter uses, and the interleaved message layout.
+
+The layout follows the paper (covip_protocol.md §1.4): one user turn; per context concept a
+`===== Dialogue j =====` header, the concept's image, its dialogue; then
+`===== New Image =====`, the query image and the instruction. We number dialogues from 1 as
+the paper's downstream and RL code does (its test notebook used 0; `index_base=0` gives that).
+The instruction is our own wording of the paper's captioning rules, in particular "use only
+relevant memories".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+CAPTION_INSTRUCTION = (
+    "You can see several past dialogues between the user and you, each about one person, pet or thing, "
+    "together with an image of it. Treat them as your memory of the user.\n"
+    "Describe the new image by integrating relevant information from this memory:\n"
+    "- If someone or something from the dialogues appears in the new image, call it by its name and bring in "
+    "what the user told you about it: places, times, events, what it was doing, habits, nicknames.\n"
+    "- Ground the description in the new image itself: what is visible, the composition and setting.\n"
+    "- Write naturally, in one paragraph; do not copy the dialogues verbatim.\n"
+    "- Use only relevant memories: ignore everything from the dialogues about people, pets or things that do "
+    "not appear in the new image."
+)
+
+CONTROLS = ("none", "blind", "noctx")
+
+
+def dialogue_header(j: int, index_base: int = 1) -> str:
+    return f"===== Dialogue {j + index_base} ====="
+
+
+QUERY_HEADER = "===== New Image ====="
+
+
+def interleaved_context(images: Sequence[Any], dialogues: Sequence[str], index_base: int = 1) -> list[dict]:
+    """Content items for the context: header, image, dialogue, per concept, in context order."""
+    if len(images) != len(dialogues):
+        raise ValueError(f"{len(images)} context images but {len(dialogues)} dialogues")
+    content: list[dict] = []
+    for j, (image, dialogue) in enumerate(zip(images, dialogues, strict=True)):
+        content.append({"type": "text", "text": dialogue_header(j, index_base)})
+        content.append({"type": "image", "url": image})
+        content.append({"type": "text", "text": dialogue.rstrip() + "\n"})
+    return content
+
+
+def user_turn(
+    images: Sequence[Any], dialogues: Sequence[str], query_image: Any, instruction: str, index_base: int = 1
+) -> list[dict]:
+    """A single user message: interleaved context, the query header and image, the instruction."""
+    content = interleaved_context(images, dialogues, index_base)
+    content.append({"type": "text", "text": QUERY_HEADER})
+    content.append({"type": "image", "url": query_image})
+    content.append({"type": "text", "text": instruction})
+    return [{"role": "user", "content": content}]
+
+
+def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any]:
+    """Inverse of `user_turn`: (context images, dialogues, query image) from the messages a model gets.
+
+    Baselines and CAG read the prompt exactly as a model sees it, never the dataset record.
+    """
+    user = [m for m in messages if m["role"] == "user"]
+    if not user:
+        raise ValueError("messages contain no user turn")
+    content = user[0]["content"]
+    images: list[Any] = []
+    dialogues: list[str] = []
+    query = None
+    state = "start"
+    for item in content:
+        kind = item["type"]
+        text = item.get("text", "")
+        if kind == "text" and text.startswith("===== Dialogue "):
+            state = "context-image"
+        elif kind == "text" and text == QUERY_HEADER:
+            state = "query-image"
+        elif kind == "image" and state == "context-image":
+            images.append(item["url"])
+            state = "dialogue"
+        elif kind == "text" and state == "dialogue":
+            dialogues.append(text)
+            state = "between"
+        elif kind == "image" and state == "query-image":
+            query = item["url"]
+            state = "instruction"
+    if query is None or len(images) != len(dialogues):
+        raise ValueError("messages do not follow the CoViP layout (context headers, images, dialogues, query image)")
+    return images, dialogues, query

@@ -1,0 +1,69 @@
+"""Where a task's data comes from: our builder's output, the paper's test-set files, or an HF dataset.
+
+The location is the `COVIP_DATA` environment variable, else the task YAML's `dataset_path`,
+where `default` means the directory `covip-data build` writes by default (so the demo's
+benchmark is what a plain `lmms_eval --tasks covip_caption` evaluates). Accepted forms:
+
+- a canonical dataset directory (has `caption_test.jsonl`, written by `covip-data build`);
+- a directory with the paper's test-set files (`meta_*.jsonl` and `QAS_GT_test.json`),
+  image paths relative to that directory;
+- `hf:<dataset id or saved-to-disk path>` for the paper's HF captioning dataset layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from covip.tasks.dataset import caption_file, load_caption_dataset
+from covip.tasks.schema import CaptionSample
+
+ENV_DATA = "COVIP_DATA"
+
+
+def default_data_dir() -> Path:
+    """`$COVIP_HOME/benchmark`, with COVIP_HOME defaulting to ~/.cache/covip."""
+    home = Path(os.environ.get("COVIP_HOME") or Path.home() / ".cache" / "covip")
+    return home / "benchmark"
+
+
+@dataclass(frozen=True)
+class CaptionSource:
+    """Validated samples plus what is needed to open their images and cite the data."""
+
+    location: str
+    root: Path
+    samples: tuple[CaptionSample, ...]
+    manifest_sha256: str
+
+
+def resolve_location(dataset_path: str | None) -> str:
+    location = os.environ.get(ENV_DATA) or dataset_path or "default"
+    return str(default_data_dir()) if location == "default" else location
+
+
+def load_caption_source(dataset_path: str | None = None, split: str = "test") -> CaptionSource:
+    """Load the captioning samples from wherever the user pointed us; errors name the location."""
+    location = resolve_location(dataset_path)
+    if location.startswith("hf:"):
+        from covip.tasks.reference_format import load_hf_caption_dataset
+
+        cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
+        samples = load_hf_caption_dataset(location[3:], split=split, image_dir=cache)
+        return CaptionSource(location, cache, tuple(samples), "")
+    root = Path(location).expanduser()
+    if (root / caption_file(split)).is_file():
+        data = load_caption_dataset(root, split)
+        return CaptionSource(location, root, data.samples, data.manifest_sha256)
+    metas = sorted(root.glob("meta_*.jsonl")) if root.is_dir() else []
+    if metas and (root / "QAS_GT_test.json").is_file():
+        from covip.tasks.reference_format import load_reference_testset
+
+        samples = load_reference_testset(metas[0], root / "QAS_GT_test.json", root)
+        return CaptionSource(location, root, tuple(samples), "")
+    hint = " (build it with `covip-data build`, or set COVIP_DATA)" if location == str(default_data_dir()) else ""
+    raise FileNotFoundError(
+        f"no CoViP captioning data at {location!r}{hint}: expected a directory with {caption_file(split)}, "
+        "or one with meta_*.jsonl and QAS_GT_test.json, or 'hf:<dataset>'"
+    )

@@ -1,0 +1,1 @@
+"""CapEval-QAs judges: answer a multiple-choice question from a caption alone."""

@@ -1,0 +1,1 @@
+"""Leaderboard: reads lmms-eval result directories and summarises them."""

@@ -1,0 +1,89 @@
+"""Honest offline baselines, as lmms-eval chat models: each shows what a score means.
+
+- `covip_oracle`: a caption from the positive concepts' dialogues (reads the answer key): the
+  judge's ceiling; if it scores low, the judge or the data is broken.
+- `covip_shortcut`: text only, recites every context dialogue and never looks at the query:
+  high Acc+ but it leaks everything, so Acc- must catch it.
+- `covip_blind`: one generic caption, no memory: the floor for Acc+.
+- `covip_retrieval`: training-free; decides which context concepts are in the query by
+  classical visual matching of the images (it never sees `positives`), then captions from the
+  matched dialogues.
+
+All but the oracle see only the messages a real model would get.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+from tqdm import tqdm
+
+from covip.model_adapters.visual_match import match_concepts
+from covip.tasks.prompts import parse_user_turn
+
+GENERIC_CAPTION = "A photo of a few colourful objects arranged on a busy, cluttered background."
+_USER_LINE = re.compile(r"^\s*User:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def recall_caption(dialogues: list[str]) -> str:
+    """A caption that recalls what the user said about each given concept, in their words."""
+    if not dialogues:
+        return GENERIC_CAPTION
+    parts = []
+    for dialogue in dialogues:
+        said = " ".join(_USER_LINE.findall(dialogue)) or dialogue.strip()
+        parts.append(f"As you told me: {said}")
+    return "In this photo I see someone I remember. " + " ".join(parts)
+
+
+class Baseline(lmms):
+    """Shared request loop: build the task's messages for each request and caption them."""
+
+    is_simple = False
+
+    def __init__(self, batch_size: int | str = 1, device: str | None = None, **unknown: Any) -> None:
+        super().__init__()
+        if unknown:
+            raise ValueError(f"{type(self).__name__} takes no model_args, got {sorted(unknown)}")
+
+    def caption(self, messages: list[dict], doc: dict) -> str:
+        raise NotImplementedError
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        out = []
+        for request in tqdm(requests, desc=type(self).__name__, disable=self.rank != 0):
+            _, doc_to_messages, _, doc_id, task, split = request.args
+            doc = self.task_dict[task][split][doc_id]
+            out.append(self.caption(doc_to_messages(doc), doc))
+        return out
+
+    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+        raise NotImplementedError(f"{type(self).__name__} only generates captions")
+
+    def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} only generates single-turn captions")
+
+
+class OracleBaseline(Baseline):
+    def caption(self, messages: list[dict], doc: dict) -> str:
+        return recall_caption([doc["concepts"][i]["dialogue"] for i in doc["positives"]])
+
+
+class ShortcutBaseline(Baseline):
+    def caption(self, messages: list[dict], doc: dict) -> str:
+        _, dialogues, _ = parse_user_turn(messages)
+        return recall_caption(dialogues)
+
+
+class BlindBaseline(Baseline):
+    def caption(self, messages: list[dict], doc: dict) -> str:
+        return GENERIC_CAPTION
+
+
+class RetrievalBaseline(Baseline):
+    def caption(self, messages: list[dict], doc: dict) -> str:
+        images, dialogues, query = parse_user_turn(messages)
+        return recall_caption([dialogues[i] for i in match_concepts(images, query)])

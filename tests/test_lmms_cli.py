@@ -1,0 +1,111 @@
+"""The real lmms-eval CLI, as users type it, through subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], data: Path, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "COVIP_DATA": str(data), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env}
+    return subprocess.run(args, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def results_of(out: Path) -> tuple[dict, Path]:
+    [path] = list(out.rglob("*_results.json"))
+    return json.loads(path.read_text()), path
+
+
+def test_lmms_eval_runs_a_covip_task_without_include_path(small_benchmark, tmp_path):
+    out = tmp_path / "out"
+    proc = run(
+        [
+            str(BIN / "lmms_eval"),
+            "--model",
+            "covip_oracle",
+            "--tasks",
+            "covip_caption_2c",
+            "--output_path",
+            str(out),
+            "--log_samples",
+        ],
+        small_benchmark,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results, path = results_of(out)
+    scores = results["results"]["covip_caption_2c"]
+    assert scores["acc_pos,none"] >= 95 and scores["acc_neg,none"] >= 95
+    assert scores["recognition_f1,none"] == 1.0 and scores["judge_invalid,none"] == 0
+    assert results["versions"]["covip_caption_2c"] == 1.0
+    prov = results["covip"]
+    assert prov["judge"]["backend"] == "rule"
+    assert prov["data"]["covip_caption_2c"]["manifest_sha256"]
+    [samples] = list(path.parent.glob("*_samples_covip_caption_2c.jsonl"))
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(lines) == 2
+    record = lines[0]["covip_record"]
+    assert len(record["verdicts"]) == 6 * 3  # 6 concepts x 3 questions
+    verdict = record["verdicts"][0]
+    assert set(verdict) == {"qid", "concept", "positive", "gold", "pred"}
+    assert record["questions"][0]["options"]["D"] == "The answer cannot be determined"
+    assert record["judge"]["backend"] == "rule" and record["judge"]["id"].startswith("rule:")
+    assert record["manifest_sha256"] == prov["data"]["covip_caption_2c"]["manifest_sha256"]
+    assert lines[0]["acc_pos"] == {"see": "covip_record", "sample_id": record["sample_id"]}
+
+
+def test_wildcard_runs_every_covip_task_once(small_benchmark, tmp_path):
+    out = tmp_path / "out"
+    proc = run(
+        [str(BIN / "lmms_eval"), "--model", "covip_blind", "--tasks", "covip_*", "--output_path", str(out)],
+        small_benchmark,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results, _ = results_of(out)
+    tasks = {t for t in results["results"] if t.startswith("covip_caption_")}
+    expected = {f"covip_caption_{n}c{s}" for n in range(1, 5) for s in ("", "_blind", "_noctx")}
+    assert expected <= tasks
+    assert all(results["results"][t]["acc_pos,none"] == 0 for t in expected)
+
+
+def test_plain_lmms_eval_with_include_path(small_benchmark, tmp_path):
+    path = subprocess.run([str(BIN / "covip-tasks-path")], capture_output=True, text=True, check=True).stdout.strip()
+    proc = run(
+        [
+            str(BIN / "lmms-eval"),
+            "--include_path",
+            path,
+            "--model",
+            "covip_shortcut",
+            "--tasks",
+            "covip_caption_1c",
+            "--output_path",
+            str(tmp_path / "out"),
+        ],
+        small_benchmark,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results, _ = results_of(tmp_path / "out")
+    assert results["results"]["covip_caption_1c"]["acc_neg,none"] < 40
+
+
+def test_exit_status_is_nonzero_when_the_evaluation_fails(small_benchmark, tmp_path):
+    missing = run(
+        [str(BIN / "lmms_eval"), "--model", "covip_blind", "--tasks", "covip_caption_1c"], tmp_path / "does-not-exist"
+    )
+    assert missing.returncode != 0
+    assert "no CoViP captioning data" in missing.stdout + missing.stderr
+    bad_judge = run(
+        [str(BIN / "lmms_eval"), "--model", "covip_blind", "--tasks", "covip_caption_1c"],
+        small_benchmark,
+        COVIP_JUDGE="openai",
+    )
+    assert bad_judge.returncode != 0
+    assert "not implemented yet" in bad_judge.stdout + bad_judge.stderr
