@@ -19,6 +19,11 @@ from covip.tasks.dataset import MANIFEST, sha256_file
 from covip.tasks.judging import judge_config
 from covip.tasks.sources import resolve_location
 
+HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
+Example: lmms_eval --model covip_oracle --tasks 'covip_*' --output_path runs/x --log_samples
+Judge: COVIP_JUDGE / COVIP_JUDGE_OPTIONS; data: COVIP_DATA. Exits 1 if any evaluation failed.
+lmms-eval's own help follows.
+"""
 SECRET_MARKERS = ("key", "token", "secret", "password")
 
 
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help"):
         from lmms_eval.cli.dispatch import main as dispatch
 
+        if not argv or argv[0] in ("-h", "--help"):
+            print(HELP_PREFACE)
         sys.argv = ["lmms_eval", *argv]
         dispatch()
         return 0

@@ -561,35 +561,37 @@ def _composite(
 ) -> _Placed:
     """Draw a randomly posed, scaled and lit view of an identity onto float image dst (in place)."""
     sprite, rad = _sprite(identity)
-    if rng.random() < 0.5:
-        sprite = sprite[:, ::-1]
+    flip = rng.random() < 0.5
     angle = float(rng.uniform(-70, 70))
     scale = diameter / (2 * rad)
     h, w = sprite.shape[:2]
     if scale < 0.8:  # area-average first so a strong reduction does not alias
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        sprite = cv2.resize(np.ascontiguousarray(sprite), size, interpolation=cv2.INTER_AREA)
+        sprite = cv2.resize(sprite, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         scale *= w / sprite.shape[1]
         h, w = sprite.shape[:2]
-    sprite = np.ascontiguousarray(sprite)
     big_h, big_w = dst.shape[:2]
     half = int(math.ceil(diameter / 2)) + 2
     x0, y0 = int(math.floor(cx)) - half, int(math.floor(cy)) - half
     mat = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    if flip:  # mirror x about the sprite's centre before rotating
+        mat[:, 2] += mat[:, 0] * w
+        mat[:, 0] *= -1
     mat[0, 2] += cx - x0 - w / 2
     mat[1, 2] += cy - y0 - h / 2
     roi = cv2.warpAffine(sprite, mat, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     # Small lighting change: overall brightness and a slight per-channel cast.
     gain = float(rng.uniform(0.9, 1.08)) * (1.0 + rng.normal(0, 0.015, 3)).astype(np.float32)
     ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(big_w, x0 + 2 * half), min(big_h, y0 + 2 * half)
-    part = roi[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
-    a = part[..., 3:4]
+    r, g, b, alpha = cv2.split(roi[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0])
     box = (slice(ay0, ay1), slice(ax0, ax1))
-    target = dst[box]
-    target *= 1.0 - a
-    target += np.minimum(part[..., :3] * gain, a)
-    alpha = np.ascontiguousarray(a[..., 0])
+    _blend(dst[box], alpha, cv2.merge([r * gain[0], g * gain[1], b * gain[2]]))
     return _Placed(alpha, box, cx, cy, diameter / 2, float(alpha.sum()))
+
+
+def _blend(target: np.ndarray, alpha: np.ndarray, premultiplied: np.ndarray) -> None:
+    """target = target * (1 - alpha) + premultiplied, in place (cv2 is much faster than numpy broadcasting)."""
+    cv2.multiply(target, cv2.merge([1.0 - alpha] * 3), dst=target)
+    cv2.add(target, premultiplied, dst=target)
 
 
 def _neutral(rng: np.random.Generator, lo: float, hi: float, tint: float = 6.0) -> np.ndarray:
@@ -621,9 +623,8 @@ def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: li
         if all(float((o.alpha * (1.0 - mask[o.box])).sum()) >= (1.0 - _MAX_OCCLUSION) * o.area for o in group):
             x, y, w, h = cv2.boundingRect(m)
             box = (slice(y, y + h), slice(x, x + w))
-            region = dst[box]
-            region *= 1.0 - mask[box][..., None]
-            region += mask[box][..., None] * colour
+            m = mask[box]
+            _blend(dst[box], m, cv2.merge([m * colour[0], m * colour[1], m * colour[2]]))
             for o in group:
                 o.alpha *= 1.0 - mask[o.box]
             return
@@ -659,10 +660,9 @@ def _clutter(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A busy near-grey scene: shaded backdrop, texture, shapes, hatched patches and lines."""
     base = rng.uniform(80, 185)
     low = cv2.resize(rng.normal(0, 22, (6, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = base + rng.uniform(-5, 5, 3).astype(np.float32)
-    img += low[..., None]
-    canvas = np.clip(img, 0, 255).astype(np.uint8)
+    grey = low + np.float32(base)
+    tint = rng.uniform(-5, 5, 3).astype(np.float32)
+    canvas = cv2.merge([np.clip(grey + t, 0, 255).astype(np.uint8) for t in tint])
     aa, sh = cv2.LINE_AA, 4
     for _ in range(int(rng.integers(18, 34))):
         col = tuple(float(c) for c in _neutral(rng, 25, 235, tint=7.0) * 255)
@@ -708,8 +708,10 @@ def _clutter(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
                     np.uint8
                 )
     out = canvas.astype(np.float32)
-    out += rng.standard_normal((h, w, 1), dtype=np.float32) * 3.0
-    return np.clip(out, 0, 255) / 255.0
+    noise = rng.standard_normal((h, w), dtype=np.float32) * np.float32(3.0)
+    cv2.add(out, cv2.merge([noise] * 3), dst=out)
+    out *= np.float32(1 / 255)
+    return np.clip(out, 0, 1, out=out)
 
 
 def render_query(
