@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev]'
+	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev,api,train]'
 	$(PY) scripts/torchvision_cpu_shim.py
 	touch $@
 

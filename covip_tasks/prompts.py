@@ -90,3 +90,57 @@ def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any
     if query is None or len(images) != len(dialogues):
         raise ValueError("messages do not follow the CoViP layout (context headers, images, dialogues, query image)")
     return images, dialogues, query
+
+
+# Caption-augmented generation (CAG, covip_protocol.md §4). A CAG task's messages are the
+# stage-2 conversation with a placeholder where the model's own stage-1 caption goes; any
+# adapter fills it by first captioning the query from the context (`cag_stage1`), so every
+# model supports CAG without the task knowing the model.
+CAG_CAPTION = "<covip:cag-caption>"
+MEMORY_SYSTEM_PROMPT = (
+    "You are a personal assistant with a visual memory. Earlier dialogues with the user, each with an image, "
+    "are your memory of the people, pets and things in the user's life. Recognise them when they appear in a "
+    "new image, and use what the user told you about them; ignore memories of anything that is not in the new image."
+)
+
+
+def cag_messages(
+    images: Sequence[Any],
+    dialogues: Sequence[str],
+    query_image: Any,
+    question: str,
+    system: str = MEMORY_SYSTEM_PROMPT,
+    index_base: int = 1,
+) -> list[dict]:
+    """Stage-2 messages: [system, user: context + query image, assistant: CAG_CAPTION, user: question]."""
+    content = interleaved_context(images, dialogues, index_base)
+    content += [{"type": "text", "text": QUERY_HEADER}, {"type": "image", "url": query_image}]
+    return [
+        {"role": "system", "content": [{"type": "text", "text": system}]},
+        {"role": "user", "content": content},
+        {"role": "assistant", "content": [{"type": "text", "text": CAG_CAPTION}]},
+        {"role": "user", "content": [{"type": "text", "text": question}]},
+    ]
+
+
+def is_cag(messages: Sequence[dict]) -> bool:
+    return any(m["role"] == "assistant" and any(c.get("text") == CAG_CAPTION for c in m["content"]) for m in messages)
+
+
+def cag_stage1(messages: Sequence[dict]) -> list[dict]:
+    """The stage-1 request of CAG messages: [system, user: context + query + captioning instruction].
+
+    Stage 1 and stage 2 share the prefix (system, context, query image), so an adapter can
+    encode it once and reuse its key/value cache for both stages.
+    """
+    system = [m for m in messages if m["role"] == "system"][:1]
+    user = next(m for m in messages if m["role"] == "user")
+    return [*system, {"role": "user", "content": [*user["content"], {"type": "text", "text": CAPTION_INSTRUCTION}]}]
+
+
+def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
+    """Stage-2 messages with the placeholder replaced by the stage-1 caption."""
+    return [
+        {**m, "content": [{**c, "text": caption} if c.get("text") == CAG_CAPTION else c for c in m["content"]]}
+        for m in messages
+    ]
