@@ -21,7 +21,7 @@ from lmms_eval.api.task import ConfigurableMessagesTask
 from PIL import Image
 
 from covip.tasks import metrics
-from covip.tasks.judging import judge_records, run_judge
+from covip.tasks.judging import check_errors, errors_allowed, judge_records, run_judge
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.prompts import CAPTION_INSTRUCTION, CONTROLS, user_turn
 from covip.tasks.sources import CaptionSource, load_caption_source
@@ -71,7 +71,7 @@ def blank_image() -> Image.Image:
     return Image.new("RGB", BLANK_SIZE, (128, 128, 128))
 
 
-def _open(path: str) -> Image.Image:
+def open_rgb(path: str) -> Image.Image:
     with Image.open(path) as im:
         return im.convert("RGB")
 
@@ -80,9 +80,9 @@ def caption_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = 
     """The paper's interleaved prompt; the `blind` control blanks the query, `noctx` drops the context."""
     options = lmms_eval_specific_kwargs or {}
     concepts = [] if doc["control"] == "noctx" else doc["concepts"]
-    images = [_open(c["image"]) for c in concepts]
+    images = [open_rgb(c["image"]) for c in concepts]
     dialogues = [c["dialogue"] for c in concepts]
-    query = blank_image() if doc["control"] == "blind" else _open(doc["query_image"])
+    query = blank_image() if doc["control"] == "blind" else open_rgb(doc["query_image"])
     return user_turn(images, dialogues, query, CAPTION_INSTRUCTION, int(options.get("index_base", 1)))
 
 
@@ -139,14 +139,7 @@ def caption_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
     return {RECORD_KEY: record, **{name: RecordRef(record, name) for name in AGGREGATIONS}}
 
 
-AGGREGATIONS = {
-    "acc_pos": lambda rs: metrics.micro_accuracy(rs, positive=True),
-    "acc_neg": lambda rs: metrics.micro_accuracy(rs, positive=False),
-    "acc_pos_macro": lambda rs: metrics.macro_accuracy(rs, positive=True),
-    "acc_neg_macro": lambda rs: metrics.macro_accuracy(rs, positive=False),
-    "recognition_f1": lambda rs: metrics.mean(r["recognition_f1"] for r in rs),
-    "judge_invalid": metrics.invalid_count,
-}
+AGGREGATIONS = metrics.CAPTION_METRICS  # shared with `covip-judge`, so both report the same numbers
 
 
 def aggregate(items: list[RecordRef]) -> float:
@@ -155,4 +148,5 @@ def aggregate(items: list[RecordRef]) -> float:
         raise ValueError("no per-sample results to aggregate")
     records = [item.record for item in items]
     judge_records(records, run_judge())
+    check_errors(records, errors_allowed())  # failed judge calls stop the run (non-zero exit) unless allowed
     return AGGREGATIONS[items[0].metric](records)

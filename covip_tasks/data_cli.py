@@ -15,8 +15,21 @@ def _build(args: argparse.Namespace) -> int:
     from covip.tasks.builder.build import BuildConfig, build
 
     buckets = tuple(int(b) for b in args.buckets.split(","))
-    path = build(BuildConfig(Path(args.out), args.seed, args.per_bucket, args.split, buckets, args.force))
-    print(f"wrote {path} (dataset card: {Path(args.out) / 'README.md'})")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    config = BuildConfig(
+        Path(args.out),
+        args.seed,
+        args.per_bucket,
+        args.split,
+        buckets,
+        args.force,
+        tasks,
+        args.diag_samples,
+        args.trigger,
+    )
+    for path in build(config):
+        print(f"wrote {path}")
+    print(f"dataset card: {Path(args.out) / 'README.md'}")
     return 0
 
 
@@ -69,7 +82,14 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--split", choices=SPLITS, default="test", help="split to build (default: %(default)s)")
     b.add_argument("--buckets", default="1,2,3,4", help="comma-separated buckets to build (default: %(default)s)")
-    b.add_argument("--force", action="store_true", help="rebuild the split if it already exists")
+    b.add_argument(
+        "--tasks",
+        default="caption,lsd,lar,itr",
+        help="comma-separated tasks to build: caption, lsd, lar, itr (default: %(default)s)",
+    )
+    b.add_argument("--diag-samples", type=int, default=50, help="samples per diagnostic task (default: %(default)s)")
+    b.add_argument("--trigger", default="SKS", help="ITR trigger word planted in a dialogue (default: %(default)s)")
+    b.add_argument("--force", action="store_true", help="rebuild the split's tasks if they already exist")
     b.set_defaults(func=_build)
 
     v = sub.add_parser(

@@ -5,6 +5,7 @@ Layout of a dataset directory (what `covip-data build` writes and every task rea
     DIR/manifest.json          format, builder parameters, sha256 of every other file
     DIR/README.md              dataset card
     DIR/caption_{split}.jsonl  one CaptionSample per line (schema.py)
+    DIR/{lsd,lar,itr}_{split}.jsonl  one DiagnosticSample per line (schema.py)
     DIR/images/...             PNG files; samples refer to them by path relative to DIR
 
 Reading validates every record and raises `DataError` naming file, record and field.
@@ -20,7 +21,15 @@ from typing import Any
 
 from PIL import Image
 
-from covip.tasks.schema import CaptionSample, Checker, check_unique_ids, parse_caption_sample
+from covip.tasks.schema import (
+    DIAGNOSTIC_TARGET,
+    CaptionSample,
+    Checker,
+    DiagnosticSample,
+    check_unique_ids,
+    parse_caption_sample,
+    parse_diagnostic_sample,
+)
 
 FORMAT = "covip-canonical"
 FORMAT_VERSION = 1
@@ -32,6 +41,13 @@ def caption_file(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     return f"caption_{split}.jsonl"
+
+
+def diagnostic_file(task: str, split: str) -> str:
+    if task not in DIAGNOSTIC_TARGET:
+        raise ValueError(f"unknown diagnostic task {task!r}; expected one of {tuple(DIAGNOSTIC_TARGET)}")
+    caption_file(split)  # validates the split
+    return f"{task}_{split}.jsonl"
 
 
 @dataclass(frozen=True)
@@ -90,10 +106,9 @@ def read_jsonl(path: Path, checker: Checker) -> list[tuple[str, Any]]:
     return records
 
 
-def load_caption_dataset(root: str | Path, split: str = "test", *, open_images: bool = True) -> CaptionDataset:
-    """Load and validate one split of a canonical dataset directory."""
-    root = Path(root)
-    path = root / caption_file(split)
+def _load_split(root: Path, filename: str, parse, open_images: bool) -> tuple[list, str]:
+    """Parse every record of one JSONL file with `parse(checker, record, obj, image_check)`; raise on any problem."""
+    path = root / filename
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; is {root} a CoViP dataset directory (covip-data build)?")
     checker = Checker(str(path))
@@ -102,14 +117,33 @@ def load_caption_dataset(root: str | Path, split: str = "test", *, open_images: 
     for label, obj in read_jsonl(path, checker):
         sid = obj.get("sample_id") if isinstance(obj, dict) else None
         record = f"{label} (sample_id={sid})" if sid else label
-        samples.append(parse_caption_sample(checker, record, obj, check_image))
+        samples.append(parse(checker, record, obj, check_image))
     if not samples and not checker.problems:
         checker.add("<file>", "<records>", "contains no samples")
     check_unique_ids(checker, samples)
     checker.raise_if_any()
     manifest = root / MANIFEST
-    manifest_sha = sha256_file(manifest) if manifest.is_file() else ""
+    return samples, sha256_file(manifest) if manifest.is_file() else ""
+
+
+def load_caption_dataset(root: str | Path, split: str = "test", *, open_images: bool = True) -> CaptionDataset:
+    """Load and validate one split of a canonical dataset directory."""
+    root = Path(root)
+    samples, manifest_sha = _load_split(root, caption_file(split), parse_caption_sample, open_images)
     return CaptionDataset(root, split, tuple(samples), manifest_sha)
+
+
+def load_diagnostic_dataset(
+    root: str | Path, task: str, split: str = "test", *, open_images: bool = True
+) -> tuple[tuple[DiagnosticSample, ...], str]:
+    """Load and validate one diagnostic task's split: (samples, manifest sha256)."""
+    root = Path(root)
+
+    def parse(checker: Checker, record: str, obj, check_image) -> DiagnosticSample:
+        return parse_diagnostic_sample(checker, record, obj, task, check_image)
+
+    samples, manifest_sha = _load_split(root, diagnostic_file(task, split), parse, open_images)
+    return tuple(samples), manifest_sha
 
 
 def write_manifest(root: Path, meta: dict[str, Any]) -> Path:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 
-from covip.judges.protocol import INVALID
+from covip.judges.protocol import ERROR, INVALID, LETTERS
 
 RECORD_KEY = "covip_record"  # where a sample log line keeps the judged record
 
@@ -68,6 +69,20 @@ def invalid_count(records: Iterable[dict]) -> int:
     return sum(v["pred"] == INVALID for r in records for v in r["verdicts"])
 
 
+def error_count(records: Iterable[dict]) -> int:
+    """Questions whose judge call failed after its retries: wrong for Acc+ and Acc-, and reported."""
+    return sum(v["pred"] == ERROR for r in records for v in r["verdicts"])
+
+
+def letter_distribution(records: Iterable[dict]) -> dict[str, int]:
+    """How often the judge answered each letter (and invalid / error): a check for letter bias."""
+    counts = dict.fromkeys((*LETTERS, INVALID, ERROR), 0)
+    for record in records:
+        for verdict in record["verdicts"]:
+            counts[verdict["pred"]] = counts.get(verdict["pred"], 0) + 1
+    return counts
+
+
 def mentioned(caption: str, names: Sequence[str]) -> set[int]:
     """Indices of the names the caption mentions as whole words (case-sensitive: names are proper nouns)."""
     return {i for i, name in enumerate(names) if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", caption)}
@@ -87,3 +102,61 @@ def recognition_f1(caption: str, names: Sequence[str], positives: Sequence[int])
 def mean(values: Iterable[float]) -> float:
     values = list(values)
     return sum(values) / len(values) if values else math.nan
+
+
+# Every per-task caption metric, by name: the lmms-eval aggregation and `covip-judge` both use this table.
+CAPTION_METRICS: dict[str, Callable[[list[dict]], float]] = {
+    "acc_pos": lambda rs: micro_accuracy(rs, positive=True),
+    "acc_neg": lambda rs: micro_accuracy(rs, positive=False),
+    "acc_pos_macro": lambda rs: macro_accuracy(rs, positive=True),
+    "acc_neg_macro": lambda rs: macro_accuracy(rs, positive=False),
+    "recognition_f1": lambda rs: mean(r["recognition_f1"] for r in rs),
+    "judge_invalid": invalid_count,
+    "judge_error": error_count,
+}
+
+
+# --- Diagnostics (covip_protocol.md §4) -------------------------------------------------------------
+# `covip` preset: answers normalised (lower-case, punctuation and articles stripped) and read from
+# `\boxed{}` or the paper's `//boxed{}`; triggers matched as case-insensitive whole words.
+# `paper` preset: the reference's raw token-set F1 over `//boxed{}` and case-sensitive substring.
+_BOXED = re.compile(r"(?:\\|//)boxed\{([^{}]*)\}")
+_PAPER_BOXED = re.compile(r"//boxed\{([^{}]*)\}")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def extract_answer(response: str, preset: str = "covip") -> str:
+    """The final answer: the last boxed value, else (covip) the whole response / (paper) text after the last //."""
+    found = (_BOXED if preset == "covip" else _PAPER_BOXED).findall(response)
+    if found:
+        return found[-1]
+    return response if preset == "covip" else response.split("//")[-1]
+
+
+def normalise_answer(text: str) -> str:
+    text = _PUNCT.sub(" ", text.lower().replace("\u2019", "'"))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def token_f1(prediction: str, gold: str, preset: str = "covip") -> float:
+    """Token F1 of a predicted answer against the gold one (both empty: 1.0)."""
+    if preset == "paper":
+        pred, ref = set(prediction.lower().split()), set(gold.lower().split())
+        common = len(pred & ref)
+    else:
+        pred_list, ref_list = normalise_answer(prediction).split(), normalise_answer(gold).split()
+        common = sum((Counter(pred_list) & Counter(ref_list)).values())
+        pred, ref = pred_list, ref_list
+    if not pred and not ref:
+        return 1.0
+    if not common:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def trigger_said(response: str, trigger: str, preset: str = "covip") -> bool:
+    if preset == "paper":
+        return trigger in response
+    return re.search(rf"(?<!\w){re.escape(trigger)}(?!\w)", response, re.IGNORECASE) is not None

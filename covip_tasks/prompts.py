@@ -116,7 +116,7 @@ def cag_messages(
     content = interleaved_context(images, dialogues, index_base)
     content += [{"type": "text", "text": QUERY_HEADER}, {"type": "image", "url": query_image}]
     return [
-        {"role": "system", "content": [{"type": "text", "text": system}]},
+        *([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []),
         {"role": "user", "content": content},
         {"role": "assistant", "content": [{"type": "text", "text": CAG_CAPTION}]},
         {"role": "user", "content": [{"type": "text", "text": question}]},
@@ -144,3 +144,52 @@ def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
         {**m, "content": [{**c, "text": caption} if c.get("text") == CAG_CAPTION else c for c in m["content"]]}
         for m in messages
     ]
+
+
+# Diagnostics (covip_protocol.md §4). Our preset uses one system prompt for every task and
+# mode and the standard `\boxed{}`; the `paper` preset reproduces the reference's choices:
+# no system prompt for direct LSD, a "personalization" system prompt for LAR and ITR, the
+# captioning instruction as the CAG system prompt of LSD and LAR, and `//boxed{}` in LSD.
+DIAGNOSTIC_QUESTIONS = {
+    "covip": {
+        "lsd": "Where did I last see the one in the new image? Think step by step and give your final answer "
+        "within \\boxed{your_answer}.",
+        "lar": "What was the one in the new image doing the last time I told you about it?",
+        "itr": "Where did I last see the one in the new image?",
+    },
+    "paper": {
+        "lsd": "Where did I last see the one in the new image? Think step by step and provide your final answer "
+        "within //boxed{your_answer}.",
+        "lar": "What was I doing the last time I told you about my most recent experience with the one in the "
+        "new image?",
+        "itr": "Where did I last see the one in the new image?",
+    },
+}
+PERSONALIZATION_PROMPT = (
+    "You can perceive multiple past dialogues and use them as memory. Interpret the new image by integrating "
+    "relevant information from the context: recall the names, places, times and actions the user mentioned about "
+    "anything that appears in the new image, and ground your understanding in what the new image shows. Use only "
+    "relevant memories."
+)
+PRESETS = ("covip", "paper")
+
+
+def diagnostic_system_prompt(task: str, mode: str, preset: str) -> str | None:
+    """The system prompt of a diagnostic task in a mode (direct or cag) under a preset."""
+    if preset == "covip":
+        return MEMORY_SYSTEM_PROMPT
+    if mode == "cag":
+        return PERSONALIZATION_PROMPT if task == "itr" else CAPTION_INSTRUCTION
+    return None if task == "lsd" else PERSONALIZATION_PROMPT
+
+
+def diagnostic_messages(
+    task: str, mode: str, preset: str, images: Sequence[Any], dialogues: Sequence[str], query_image: Any
+) -> list[dict]:
+    """Direct: [system, user: context + query + question]. CAG: `cag_messages` with the task's question."""
+    question = DIAGNOSTIC_QUESTIONS[preset][task]
+    system = diagnostic_system_prompt(task, mode, preset)
+    if mode == "cag":
+        return cag_messages(images, dialogues, query_image, question, system=system or "")
+    turn = user_turn(images, dialogues, query_image, question)
+    return ([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []) + turn

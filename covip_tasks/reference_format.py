@@ -34,13 +34,16 @@ from PIL import Image
 
 from covip.tasks.dataset import image_checker
 from covip.tasks.schema import (
+    DIAGNOSTIC_TARGET,
     MAX_BUCKET,
     CaptionSample,
     Checker,
     DataError,
+    DiagnosticSample,
     Problem,
     check_unique_ids,
     parse_caption_sample,
+    parse_diagnostic_sample,
 )
 
 META_FILE = "meta_CoViP_testset_cleaned.jsonl"
@@ -795,6 +798,53 @@ def load_hf_caption_dataset(
     problems = checker.problems + (gt_checker.problems if gt_checker is not checker else [])
     if problems:
         raise DataError(problems)
+    return samples
+
+
+def load_hf_diagnostic_dataset(
+    path_or_id: str, task: str, split: str = "test", *, image_dir: Path, trigger: str = "SKS"
+) -> list[DiagnosticSample]:
+    """Read the paper's diagnostic sets (`Yeongtak/lsd`, `Yeongtak/lar`, `Yeongtak/itr`) into canonical samples.
+
+    ASSUMED ROW FORMAT (inferred from the reference scripts, covip_protocol.md §4): `images_context` (list of
+    images), `dialogues_context` (list of strings, same order), `query_image`, `answer`, and `last_action` for
+    LAR (the LAR scripts also read `answer`). The ITR set carries no trigger column: the reference checks the
+    literal `SKS`, so `trigger` (default SKS) is set on every ITR sample. Images are written as PNG under
+    `image_dir/sample_{idx}/`; returned paths are relative to it. Problems raise one `DataError`.
+    """
+    image_dir = Path(image_dir)
+    ds, base = _open_hf(path_or_id, split)
+    checker = Checker(f"{path_or_id} (split {split})")
+    required = ["images_context", "dialogues_context", "query_image", DIAGNOSTIC_TARGET[task]]
+    if task == "itr":
+        required.remove("trigger")
+    for column in [c for c in required if c not in ds.column_names]:
+        checker.add("<dataset>", column, f"missing column (columns: {ds.column_names})")
+    checker.raise_if_any()
+    image_dir.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for idx, row in enumerate(ds):
+        key = f"sample_{idx}"
+        sink = _Sink(checker, f"row {idx} ({key})")
+        images = row["images_context"]
+        if isinstance(images, list):
+            images = [
+                _store_image(v, image_dir, f"{key}/memory_{j}.png", base, sink, f"images_context[{j}]")
+                for j, v in enumerate(images)
+            ]
+        obj = {
+            "sample_id": key,
+            "images_context": images,
+            "dialogues_context": _maybe_json(row["dialogues_context"]),
+            "query_image": _store_image(row["query_image"], image_dir, f"{key}/query.png", base, sink, "query_image"),
+            "answer": row.get("answer") or "",
+            "last_action": row.get("last_action") or "",
+            "trigger": trigger if task == "itr" else "",
+        }
+        samples.append(parse_diagnostic_sample(checker, sink.record, obj, task, image_checker(image_dir)))
+    if not samples:
+        checker.add("<dataset>", "<rows>", "contains no samples")
+    checker.raise_if_any()
     return samples
 
 

@@ -87,6 +87,9 @@ class DiagnosticSample:
     last_action: str = ""
     trigger: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
 class Checker:
@@ -214,3 +217,42 @@ def sample_from_dict(obj: dict[str, Any]) -> CaptionSample:
     sample = parse_caption_sample(checker, str(obj.get("sample_id", "?")), obj)
     checker.raise_if_any()
     return sample
+
+
+# Which field each diagnostic task scores against; a sample of that task must have it.
+DIAGNOSTIC_TARGET = {"lsd": "answer", "lar": "last_action", "itr": "trigger"}
+
+
+def parse_diagnostic_sample(checker: Checker, record: str, obj: Any, task: str, image_exists=None) -> DiagnosticSample:
+    """Parse and check one LSD/LAR/ITR sample; the field `task` is scored against must be non-empty."""
+    if not isinstance(obj, dict):
+        checker.add(record, "<record>", f"must be an object, got {type(obj).__name__}")
+        return DiagnosticSample("", (), (), "", "")
+    sample_id = _str(checker, record, obj, "sample_id", "sample_id")
+    query_image = _str(checker, record, obj, "query_image", "query_image")
+    images = obj.get("images_context")
+    dialogues = obj.get("dialogues_context")
+    if not isinstance(images, list) or not images or not all(isinstance(i, str) and i for i in images):
+        checker.add(record, "images_context", "must be a non-empty list of image paths")
+        images = []
+    if not isinstance(dialogues, list) or not all(isinstance(d, str) and d.strip() for d in dialogues):
+        checker.add(record, "dialogues_context", "must be a list of non-empty dialogue strings")
+        dialogues = []
+    elif len(dialogues) != len(images):
+        checker.add(record, "dialogues_context", f"has {len(dialogues)} dialogues for {len(images)} context images")
+    if image_exists is not None:
+        for k, path in enumerate([*images, query_image]):
+            problem = image_exists(path) if path else None
+            if problem:
+                checker.add(record, f"images_context[{k}]" if k < len(images) else "query_image", problem)
+    values = {}
+    for key in ("answer", "last_action", "trigger"):
+        value = obj.get(key, "")
+        if not isinstance(value, str):
+            checker.add(record, key, f"must be a string, got {type(value).__name__}")
+            value = ""
+        values[key] = value
+    target = DIAGNOSTIC_TARGET[task]
+    if not values[target].strip():
+        checker.add(record, target, f"must not be empty: the {task.upper()} task scores against it")
+    return DiagnosticSample(sample_id, tuple(images), tuple(dialogues), query_image, **values)

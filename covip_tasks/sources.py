@@ -8,6 +8,9 @@ benchmark is what a plain `lmms_eval --tasks covip_caption` evaluates). Accepted
 - a directory with the paper's test-set files (`meta_*.jsonl` and `QAS_GT_test.json`),
   image paths relative to that directory;
 - `hf:<dataset id or saved-to-disk path>` for the paper's HF captioning dataset layout.
+
+The diagnostic tasks read the same canonical directory (`lsd_test.jsonl`, ...); the paper's
+separate HF sets are chosen per task with `COVIP_DATA_LSD=hf:Yeongtak/lsd` (and _LAR, _ITR).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from covip.tasks.dataset import caption_file, load_caption_dataset
-from covip.tasks.schema import CaptionSample
+from covip.tasks.dataset import caption_file, diagnostic_file, load_caption_dataset, load_diagnostic_dataset
+from covip.tasks.schema import CaptionSample, DiagnosticSample
 
 ENV_DATA = "COVIP_DATA"
 
@@ -38,8 +41,9 @@ class CaptionSource:
     manifest_sha256: str
 
 
-def resolve_location(dataset_path: str | None) -> str:
-    location = os.environ.get(ENV_DATA) or dataset_path or "default"
+def resolve_location(dataset_path: str | None, task: str = "caption") -> str:
+    """The data location for `task`: COVIP_DATA_<TASK>, then COVIP_DATA, then the YAML's dataset_path."""
+    location = os.environ.get(f"{ENV_DATA}_{task.upper()}") or os.environ.get(ENV_DATA) or dataset_path or "default"
     return str(default_data_dir()) if location == "default" else location
 
 
@@ -67,3 +71,30 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
         f"no CoViP captioning data at {location!r}{hint}: expected a directory with {caption_file(split)}, "
         "or one with meta_*.jsonl and QAS_GT_test.json, or 'hf:<dataset>'"
     )
+
+
+@dataclass(frozen=True)
+class DiagnosticSource:
+    location: str
+    root: Path
+    samples: tuple[DiagnosticSample, ...]
+    manifest_sha256: str
+
+
+def load_diagnostic_source(task: str, dataset_path: str | None = None, split: str = "test") -> DiagnosticSource:
+    """Load one diagnostic task's samples from a canonical directory or `hf:<dataset>`."""
+    location = resolve_location(dataset_path, task)
+    if location.startswith("hf:"):
+        from covip.tasks.reference_format import load_hf_diagnostic_dataset
+
+        cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
+        samples = load_hf_diagnostic_dataset(location[3:], task, split, image_dir=cache)
+        return DiagnosticSource(location, cache, tuple(samples), "")
+    root = Path(location).expanduser()
+    if not (root / diagnostic_file(task, split)).is_file():
+        raise FileNotFoundError(
+            f"no {task.upper()} data at {location!r}: expected {diagnostic_file(task, split)} there "
+            f"(build it with `covip-data build --tasks {task}`), or set {ENV_DATA}_{task.upper()}=hf:<dataset>"
+        )
+    samples, manifest_sha = load_diagnostic_dataset(root, task, split)
+    return DiagnosticSource(location, root, samples, manifest_sha)

@@ -9,7 +9,11 @@
   classical visual matching of the images (it never sees `positives`), then captions from the
   matched dialogues.
 
-All but the oracle see only the messages a real model would get.
+All but the oracle see only the messages a real model would get. On the diagnostics (LSD, LAR,
+ITR) they behave the same way: the oracle answers from the answer key; shortcut and retrieval
+recall dialogues in the user's words (all of them, or the visually matched ones) without
+answering the question; blind says something generic. They answer CAG variants exactly as the
+direct ones: CAG is a prompting strategy for models, not for these rules.
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ class Baseline(lmms):
 
 class OracleBaseline(Baseline):
     def caption(self, messages: list[dict], doc: dict) -> str:
+        task = doc.get("task", "caption")
+        if task == "lsd":
+            return f"\\boxed{{{doc['answer']}}}"
+        if task == "lar":
+            return f"They were {doc['last_action']}."
+        if task == "itr":
+            return f"{doc['trigger']}! I remember them."
         return recall_caption([doc["concepts"][i]["dialogue"] for i in doc["positives"]])
 
 

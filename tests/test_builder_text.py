@@ -212,7 +212,7 @@ def test_qa_validity() -> None:
                 correct = opts[q["answer"]]
                 (ft,) = [t for t in FACT_TYPES if getattr(f, t) == correct]
                 asked.append(ft)
-                pool = text._pool(ft, f.kind)
+                pool = text.pool(ft, f.kind)
                 for letter in "ABC":
                     if letter != q["answer"]:
                         assert opts[letter] in pool, (ft, opts[letter])
@@ -236,7 +236,7 @@ def test_question_stems_share_no_word_with_fact_values() -> None:
 
 def test_make_qas_needs_two_free_distractors() -> None:
     f = draw_facts(random.Random(0), 1)[0]
-    taken = {ft: set(text._pool(ft, f.kind)) for ft in FACT_TYPES}
+    taken = {ft: set(text.pool(ft, f.kind)) for ft in FACT_TYPES}
     with pytest.raises(ValueError):
         make_qas("Ava", f, taken, random.Random(0))
 

@@ -28,11 +28,14 @@ from faker import Faker
 from tqdm import tqdm
 
 from covip.tasks.builder import images, text
-from covip.tasks.dataset import MANIFEST, caption_file, write_jsonl, write_manifest
+from covip.tasks.builder.diagnostics import DEFAULT_TRIGGER, DIAGNOSTIC_TASKS, build_diagnostic_sample
+from covip.tasks.dataset import MANIFEST, caption_file, diagnostic_file, write_jsonl, write_manifest
 from covip.tasks.schema import MAX_BUCKET, QA, CaptionSample, Concept
 
 BUILDER_VERSION = "1"
 SPLIT_IDS = {"test": 0, "train": 1}
+TASKS = ("caption", *DIAGNOSTIC_TASKS)
+TASK_IDS = {task: 10 + i for i, task in enumerate(TASKS)}
 DISTRACTORS_PER_POSITIVE = 2
 
 
@@ -46,10 +49,14 @@ class BuildConfig:
     split: str = "test"
     buckets: tuple[int, ...] = (1, 2, 3, 4)
     force: bool = False
+    tasks: tuple[str, ...] = TASKS
+    diag_samples: int = 50
+    trigger: str = DEFAULT_TRIGGER
 
 
-def _sample_seeds(seed: int, split: str, bucket: int, index: int) -> tuple[int, np.random.Generator]:
-    seq = np.random.SeedSequence([seed, SPLIT_IDS[split], bucket, index])
+def _sample_seeds(seed: int, split: str, key: int, index: int) -> tuple[int, np.random.Generator]:
+    """Independent seeds per sample; `key` is the bucket (captioning) or a task id (diagnostics)."""
+    seq = np.random.SeedSequence([seed, SPLIT_IDS[split], key, index])
     return int(seq.generate_state(1, dtype=np.uint64)[0]), np.random.default_rng(seq)
 
 
@@ -65,7 +72,7 @@ def build_sample(config: BuildConfig, bucket: int, index: int, faker: Faker) -> 
     order = rng.sample(range(n), n)  # order[slot] = concept index; concepts 0..bucket-1 are the positives
     taken = {t: {getattr(f, t) for f in facts} for t in text.FACT_TYPES}
     sample_id = f"{config.split}_{bucket}c_{index:04d}"
-    folder = f"images/{config.split}/{sample_id}"
+    folder = f"images/{config.split}/caption/{sample_id}"
     files = {}
     concepts = []
     for slot, c in enumerate(order):
@@ -81,50 +88,95 @@ def build_sample(config: BuildConfig, bucket: int, index: int, faker: Faker) -> 
     return CaptionSample(sample_id, bucket, tuple(concepts), positives, query), files
 
 
-def build(config: BuildConfig) -> Path:
-    """Build one split into `config.out`; returns the path of the split's JSONL."""
-    if config.per_bucket < 1:
-        raise ValueError(f"per_bucket must be >= 1, got {config.per_bucket}")
+def build(config: BuildConfig) -> list[Path]:
+    """Build one split of the requested tasks into `config.out`; returns the JSONL files written."""
+    if config.per_bucket < 1 or config.diag_samples < 1:
+        raise ValueError(f"per_bucket and diag_samples must be >= 1, got {config.per_bucket}, {config.diag_samples}")
     if any(b not in range(1, MAX_BUCKET + 1) for b in config.buckets):
         raise ValueError(f"buckets must be within 1..{MAX_BUCKET}, got {config.buckets}")
+    unknown = set(config.tasks) - set(TASKS)
+    if unknown or not config.tasks:
+        raise ValueError(f"unknown task(s) {sorted(unknown)}; expected some of {TASKS}")
+    if not config.trigger.strip():
+        raise ValueError("the ITR trigger word must not be empty")
     out = config.out
-    target = out / caption_file(config.split)
-    if target.exists() and not config.force:
-        raise FileExistsError(f"{target} exists; pass --force to rebuild the {config.split} split")
-    target.unlink(missing_ok=True)  # never leave an old index pointing at half-rebuilt images
-    shutil.rmtree(out / "images" / config.split, ignore_errors=True)
+    targets = {
+        t: out / (caption_file(config.split) if t == "caption" else diagnostic_file(t, config.split))
+        for t in config.tasks
+    }
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not config.force:
+        raise FileExistsError(f"{', '.join(existing)} exist(s); pass --force to rebuild the {config.split} split")
+    for path in targets.values():
+        path.unlink(missing_ok=True)  # never leave an old index pointing at half-rebuilt images
     out.mkdir(parents=True, exist_ok=True)
     faker = Faker("en_US")
-    rows = []
-    jobs = [(b, i) for b in config.buckets for i in range(config.per_bucket)]
-    for bucket, index in tqdm(jobs, desc=f"building {config.split}", unit="sample"):
-        sample, files = build_sample(config, bucket, index, faker)
-        for rel, image in files.items():
-            path = out / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image.save(path, format="PNG")
-        rows.append(sample.to_dict())
-    partial = target.with_suffix(".partial")
-    write_jsonl(partial, rows)
-    os.replace(partial, target)
-    _write_card_and_manifest(config, len(rows))
-    return target
+    counts = {}
+    for task, target in targets.items():
+        shutil.rmtree(out / "images" / config.split / task, ignore_errors=True)
+        rows = []
+        for sample, files in tqdm(
+            _samples(config, task, faker),
+            total=_count(config, task),
+            desc=f"building {config.split}/{task}",
+            unit="sample",
+        ):
+            for rel, image in files.items():
+                path = out / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image.save(path, format="PNG")
+            rows.append(sample.to_dict())
+        partial = target.with_suffix(".partial")
+        write_jsonl(partial, rows)
+        os.replace(partial, target)
+        counts[task] = len(rows)
+    _write_card_and_manifest(config, counts)
+    return list(targets.values())
+
+
+def _count(config: BuildConfig, task: str) -> int:
+    return config.per_bucket * len(config.buckets) if task == "caption" else config.diag_samples
+
+
+def _samples(config: BuildConfig, task: str, faker: Faker):
+    """Yield (sample, {relative path: image}) for one task of the split, each from its own seed."""
+    if task == "caption":
+        for bucket in config.buckets:
+            for index in range(config.per_bucket):
+                yield build_sample(config, bucket, index, faker)
+        return
+    for index in range(config.diag_samples):
+        py_seed, np_rng = _sample_seeds(config.seed, config.split, TASK_IDS[task], index)
+        faker.seed_instance(py_seed)
+        sample_id = f"{config.split}_{task}_{index:04d}"
+        yield build_diagnostic_sample(
+            task,
+            sample_id,
+            f"images/{config.split}/{task}/{sample_id}",
+            random.Random(py_seed),
+            np_rng,
+            faker,
+            config.trigger,
+        )
 
 
 def _versions() -> dict[str, str]:
     return {d: metadata.version(d) for d in ("faker", "numpy", "pillow")}
 
 
-def _write_card_and_manifest(config: BuildConfig, count: int) -> None:
+def _write_card_and_manifest(config: BuildConfig, counts: dict[str, int]) -> None:
     out = config.out
     previous = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).is_file() else {}
+    split = {**previous.get("splits", {}).get(config.split, {}).get("tasks", {}), **counts}
     splits = {
         **previous.get("splits", {}),
         config.split: {
             "seed": config.seed,
             "per_bucket": config.per_bucket,
             "buckets": list(config.buckets),
-            "samples": count,
+            "diag_samples": config.diag_samples,
+            "trigger": config.trigger,
+            "tasks": split,
         },
     }
     (out / "README.md").write_text(dataset_card(splits), encoding="utf-8")
@@ -134,15 +186,17 @@ def _write_card_and_manifest(config: BuildConfig, count: int) -> None:
 def dataset_card(splits: dict[str, dict]) -> str:
     """The README written beside the data: what it is, how it was made, what it is not."""
     rows = "\n".join(
-        f"| {name} | {s['seed']} | {s['per_bucket']} | {', '.join(map(str, s['buckets']))} | {s['samples']} |"
+        f"| {name} | {s['seed']} | {s['per_bucket']} | {', '.join(map(str, s['buckets']))} | "
+        + " | ".join(str(s["tasks"].get(t, "–")) for t in TASKS)
+        + " |"
         for name, s in sorted(splits.items())
     )
     return f"""# CoViP offline benchmark (synthetic)
 
 Built by `covip-data build` (CoViP bench, builder version {BUILDER_VERSION}) without any model.
 
-| split | seed | samples per bucket | buckets | samples |
-|---|---|---|---|---|
+| split | seed | caption samples per bucket | buckets | caption | lsd | lar | itr |
+|---|---|---|---|---|---|---|---|
 {rows}
 
 ## What a sample is
@@ -156,11 +210,22 @@ jitter, partial occlusion) on a cluttered scene. Each concept has 3 multiple-cho
 with options A-C (one correct, two same-type distractors not used by any concept of the
 sample) and D = "The answer cannot be determined".
 
+## Diagnostics (LSD, LAR, ITR)
+A diagnostic sample is a memory stream in chronological order: dated encounters (an image of
+the concept in a new view plus a dialogue giving the date, the place and what it was doing)
+of a target concept, interleaved with encounters of 2-3 distractor concepts. The query shows
+the target in another view. LSD asks where the target was last seen (`answer`: the place of
+its latest encounter), LAR what it was doing then (`last_action`); in ITR samples an earlier
+target dialogue asks the assistant to say a trigger word (`trigger`) when the target is seen
+again, and the question does not mention it.
+
 ## Files
+- `lsd|lar|itr_<split>.jsonl`: `sample_id`, `images_context`, `dialogues_context`,
+  `query_image`, `answer`, `last_action`, `trigger`.
 - `caption_<split>.jsonl`: one sample per line: `sample_id`, `bucket`, `concepts` (`name`,
   `image`, `dialogue`, `qas`: `id`, `question`, `options` A-D, `answer`), `positives`
   (indices into `concepts`), `query_image`. Image paths are relative to this directory.
-- `images/<split>/<sample_id>/concept_<j>.png`, `query.png`.
+- `images/<split>/<task>/<sample_id>/...png`.
 - `manifest.json`: builder parameters, package versions and the sha256 of every file. The same
   seed and package versions give byte-identical files.
 

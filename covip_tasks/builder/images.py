@@ -93,10 +93,12 @@ def _rgb_hsv(c: Colour) -> tuple[float, float, float]:
 
 
 def _is_chromatic(c: Colour) -> bool:
+    """Whether a colour counts as a hue (not white/black/grey) for telling identities apart."""
     return max(c) - min(c) >= 60
 
 
 def _draw_shape(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
+    """A body shape and its continuous parameters (aspect, star points, blob harmonics...)."""
     shape = str(rng.choice(SHAPES))
     if shape == "ellipse":
         a = float(rng.uniform(1.12, 1.28))
@@ -115,6 +117,7 @@ def _draw_shape(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
 
 
 def _draw_pattern(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
+    """A surface pattern; its second colour covers at most ~40% of the body so the body colour dominates."""
     pattern = str(rng.choice(PATTERNS))
     angle = float(rng.uniform(0, math.pi))
     if pattern in ("stripes", "zigzag", "rings"):
@@ -138,6 +141,7 @@ def _draw_pattern(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
 
 
 def _draw_accessories(rng: np.random.Generator) -> tuple[str, ...]:
+    """One to three accessories, at most one per body slot (top, face, side, bottom) so none collide."""
     while True:
         acc = []
         if rng.random() < 0.7:
@@ -186,19 +190,24 @@ def _colour_weights(identity: Identity) -> list[tuple[float, float, float]]:
     return [(h, v, w / total) for h, v, w in out]
 
 
+def _hue_distance(a: float, b: float) -> float:
+    """Distance between two hues on the colour circle, in degrees."""
+    d = abs(a - b) % 1.0
+    return min(d, 1.0 - d) * 360.0
+
+
 def _overlap(a: Identity, b: Identity) -> float:
     """Predicted colour-histogram overlap of two identities (0 = disjoint colours, 1 = same colours)."""
     total = 0.0
     for ha, va, wa in _colour_weights(a):
         for hb, vb, wb in _colour_weights(b):
-            dh = abs(ha - hb) % 1.0
-            dh = min(dh, 1.0 - dh) * 360.0
-            k = max(0.0, 1.0 - dh / 30.0) * max(0.0, 1.0 - abs(va - vb) / 0.6)
+            k = max(0.0, 1.0 - _hue_distance(ha, hb) / 30.0) * max(0.0, 1.0 - abs(va - vb) / 0.6)
             total += min(wa, wb) * k
     return total
 
 
 def _draw_identity(rng: np.random.Generator, hue: float) -> Identity:
+    """One candidate identity whose body colour has the given hue (its slot in the list)."""
     shape, shape_params = _draw_shape(rng)
     pattern, pattern_params = _draw_pattern(rng)
     accessories = _draw_accessories(rng)
@@ -206,7 +215,7 @@ def _draw_identity(rng: np.random.Generator, hue: float) -> Identity:
     primary = _hsv(*primary_hsv)
     # Half-and-half patterns would make a second hue as strong as the body colour: give them a tint/grey.
     second = _second_colour(rng, primary_hsv, allow_tint=pattern != "plain")
-    while pattern == "checker" and _is_chromatic(second) and abs(_rgb_hsv(second)[0] - hue) % 1.0 > 0.02:
+    while pattern == "checker" and _is_chromatic(second) and _hue_distance(_rgb_hsv(second)[0], hue) > 6.0:
         second = _second_colour(rng, primary_hsv, allow_tint=True)
     palette: tuple[Colour, ...] = (primary, second)
     if rng.random() < 0.6:
@@ -632,6 +641,7 @@ def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: li
 
 
 def _to_image(arr: np.ndarray) -> Image.Image:
+    """Float image (0..1) to 8-bit RGB, rounded so the PNG bytes depend only on the seed."""
     return Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 

@@ -468,7 +468,7 @@ _FLAT_POOLS: dict[str, tuple[str, ...]] = {"place": _PLACES, "time": _TIMES, "ev
 _KIND_POOLS: dict[str, dict[str, tuple[str, ...]]] = {"action": _ACTIONS, "habit": _HABITS}
 
 
-def _pool(fact_type: str, kind: str) -> tuple[str, ...]:
+def pool(fact_type: str, kind: str) -> tuple[str, ...]:
     """Values a fact of this type may take for a concept of this kind."""
     if fact_type in _KIND_POOLS:
         return _KIND_POOLS[fact_type][kind]
@@ -750,7 +750,7 @@ def make_qas(name: str, facts: Facts, taken: dict[str, set[str]], rng: random.Ra
     for k, fact_type in enumerate(_pick_types(rng), start=1):
         correct = getattr(facts, fact_type)
         used = taken.get(fact_type, set())
-        candidates = [v for v in _pool(fact_type, facts.kind) if v != correct and v not in used]
+        candidates = [v for v in pool(fact_type, facts.kind) if v != correct and v not in used]
         if len(candidates) < 2:
             raise ValueError(f"fewer than 2 unused {fact_type} values left for distractors")
         texts = [correct, *rng.sample(candidates, 2)]

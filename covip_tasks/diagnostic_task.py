@@ -1,0 +1,167 @@
+"""lmms-eval glue for the diagnostics `covip_{lsd,lar,itr}[_cag|_blind|_noctx]` (covip_protocol.md §4).
+
+- LSD (last-seen detection): token F1 of the extracted answer against the place of the target's
+  latest encounter; counts of exact, partial and zero answers.
+- LAR (last-action recall): accuracy of a binary Correct/Wrong judge on the response against
+  the last action (offline default: the rule judge; an LLM judge through COVIP_JUDGE).
+- ITR (instruction-triggered recall): share of responses that say the planted trigger word.
+
+The preset (`COVIP_PRESET`: `covip`, the default, or `paper`) selects prompts and metric
+details (see prompts.py and metrics.py) and is recorded in every sample. Every record keeps a
+per-sample `score` in percent, for confidence intervals and the leaderboard.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+from lmms_eval.api.task import ConfigurableMessagesTask
+
+from covip.judges.binary import BinaryQuestion
+from covip.judges.registry import make_binary_judge
+from covip.tasks import metrics
+from covip.tasks.caption_task import RecordRef, blank_image, open_rgb
+from covip.tasks.judging import judge_config
+from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
+from covip.tasks.schema import DIAGNOSTIC_TARGET
+from covip.tasks.sources import load_diagnostic_source
+
+ENV_PRESET = "COVIP_PRESET"
+MODES = ("direct", "cag")
+
+
+def preset() -> str:
+    value = os.environ.get(ENV_PRESET, "covip").strip() or "covip"
+    if value not in PRESETS:
+        raise ValueError(f"{ENV_PRESET} must be one of {PRESETS}, got {value!r}")
+    return value
+
+
+class DiagnosticTask(ConfigurableMessagesTask):
+    """Reads one diagnostic task's samples (`dataset_kwargs`: task, mode, control) via sources.py."""
+
+    def __init__(self, *args: Any, config: dict | None = None, **kwargs: Any) -> None:
+        config = dict(config or {})
+        config.pop("class", None)
+        super().__init__(*args, config=config, **kwargs)
+
+    def download(self, dataset_kwargs: dict | None = None) -> None:
+        options = dict(dataset_kwargs or {})
+        task, mode, control = options["task"], options.get("mode", "direct"), options.get("control", "none")
+        for name, value, allowed in (
+            ("task", task, tuple(DIAGNOSTIC_TARGET)),
+            ("mode", mode, MODES),
+            ("control", control, CONTROLS),
+        ):
+            if value not in allowed:
+                raise ValueError(
+                    f"task {self.config.task}: dataset_kwargs.{name} must be one of {allowed}, got {value!r}"
+                )
+        split = self.config.test_split
+        source = load_diagnostic_source(task, self.config.dataset_path, split)
+        common = {
+            "task": task,
+            "mode": mode,
+            "control": control,
+            "preset": preset(),
+            "data_location": source.location,
+            "manifest_sha256": source.manifest_sha256,
+        }
+        rows = []
+        for sample in source.samples:
+            row = {**sample.to_dict(), **common}
+            row["images_context"] = [str(source.root / p) for p in sample.images_context]
+            row["query_image"] = str(source.root / sample.query_image)
+            rows.append(row)
+        self.dataset = DatasetDict({split: Dataset.from_list(rows)})
+        self.dataset_no_image = self.dataset
+
+
+def diag_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
+    no_context = doc["control"] == "noctx"
+    images = [] if no_context else [open_rgb(p) for p in doc["images_context"]]
+    dialogues = [] if no_context else list(doc["dialogues_context"])
+    query = blank_image() if doc["control"] == "blind" else open_rgb(doc["query_image"])
+    return diagnostic_messages(doc["task"], doc["mode"], doc["preset"], images, dialogues, query)
+
+
+def diag_doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+    """lmms-eval's text-only view (`ctx`): the question; chat models use the messages."""
+    return DIAGNOSTIC_QUESTIONS[doc["preset"]][doc["task"]]
+
+
+def diag_doc_to_target(doc: dict) -> str:
+    return doc[DIAGNOSTIC_TARGET[doc["task"]]]
+
+
+def diag_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
+    """A per-sample record with its score (LAR's is set when the aggregation judges it)."""
+    if len(results) != 1 or not isinstance(results[0], str):
+        raise TypeError(f"sample {doc['sample_id']}: expected one response string, got {results!r:.200}")
+    response, task, chosen = results[0], doc["task"], doc["preset"]
+    record = {
+        key: doc[key] for key in ("sample_id", "task", "mode", "control", "preset", "data_location", "manifest_sha256")
+    }
+    record["response"] = response
+    record["reference"] = doc[DIAGNOSTIC_TARGET[task]]
+    if task == "lsd":
+        record["extracted"] = metrics.extract_answer(response, chosen)
+        record["score"] = 100.0 * metrics.token_f1(record["extracted"], record["reference"], chosen)
+    elif task == "itr":
+        record["score"] = 100.0 if metrics.trigger_said(response, record["reference"], chosen) else 0.0
+    return {RECORD_KEY: record, **{name: RecordRef(record, name) for name in METRICS[task]}}
+
+
+def judge_lar_records(records: list[dict]) -> None:
+    """Judge every unjudged LAR record in one batch with the run's binary judge (COVIP_JUDGE)."""
+    pending = [r for r in records if "verdict" not in r]
+    if not pending:
+        return
+    config = judge_config()
+    judge = make_binary_judge(config["backend"], **config["options"])
+    items = [BinaryQuestion(qid=r["sample_id"], response=r["response"], reference=r["reference"]) for r in pending]
+    verdicts = judge.judge_binary_many(items)
+    if len(verdicts) != len(items):
+        raise RuntimeError(f"binary judge returned {len(verdicts)} verdicts for {len(items)} responses")
+    spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
+    for record, verdict in zip(pending, verdicts, strict=True):
+        record["verdict"] = verdict.label
+        record["judge"] = spec
+        record["score"] = 100.0 if verdict.label == "correct" else 0.0
+
+
+def _count(records: list[dict], key: str, value: Any) -> int:
+    return sum(r.get(key) == value for r in records)
+
+
+METRICS: dict[str, dict[str, Any]] = {
+    "lsd": {
+        "lsd_f1": lambda rs: metrics.mean(r["score"] for r in rs),
+        "lsd_exact": lambda rs: sum(r["score"] == 100.0 for r in rs),
+        "lsd_partial": lambda rs: sum(0.0 < r["score"] < 100.0 for r in rs),
+        "lsd_zero": lambda rs: sum(r["score"] == 0.0 for r in rs),
+    },
+    "lar": {
+        "lar_acc": lambda rs: metrics.mean(r["score"] for r in rs),
+        "judge_invalid": lambda rs: _count(rs, "verdict", "invalid"),
+        "judge_error": lambda rs: _count(rs, "verdict", "error"),
+    },
+    "itr": {"itr_recall": lambda rs: metrics.mean(r["score"] for r in rs)},
+}
+
+
+def diag_aggregate(items: list[RecordRef]) -> float:
+    """The one aggregation of every diagnostic metric (LAR records are judged first, in one batch)."""
+    if not items:
+        raise ValueError("no per-sample results to aggregate")
+    records = [item.record for item in items]
+    task = records[0]["task"]
+    if task == "lar":
+        judge_lar_records(records)
+        errors = _count(records, "verdict", "error")
+        if errors and not judge_config()["options"].get("allow_errors"):
+            raise RuntimeError(f"{errors} LAR judge call(s) failed; set allow_errors in COVIP_JUDGE_OPTIONS to accept")
+    return METRICS[task][items[0].metric](records)

@@ -1,0 +1,1 @@
+"""Diagnostic task YAMLs (LSD, LAR, ITR)."""

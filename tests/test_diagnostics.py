@@ -1,0 +1,190 @@
+"""Diagnostics LSD, LAR, ITR: metric arithmetic, data, prompts, and real lmms_eval runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from covip.tasks import metrics
+from covip.tasks.builder.build import BuildConfig, build
+from covip.tasks.dataset import load_diagnostic_dataset
+from covip.tasks.prompts import CAG_CAPTION, DIAGNOSTIC_QUESTIONS, MEMORY_SYSTEM_PROMPT, diagnostic_messages
+from covip.tasks.schema import DataError
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def diag_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("diag")
+    build(BuildConfig(out=out, seed=5, per_bucket=1, diag_samples=4))
+    return out
+
+
+# --- metric arithmetic, hand-computed ---------------------------------------------------------------
+
+
+def test_boxed_extraction_prefers_the_last_box_and_accepts_both_spellings():
+    assert metrics.extract_answer("first \\boxed{a} then \\boxed{Lake Tahoe}") == "Lake Tahoe"
+    assert metrics.extract_answer("so //boxed{the park}") == "the park"
+    assert metrics.extract_answer("no box at all") == "no box at all"
+    assert metrics.extract_answer("think // then Central Park", "paper") == " then Central Park"
+    assert metrics.extract_answer("\\boxed{x} and //boxed{y}", "paper") == "y"
+
+
+def test_normalisation_strips_case_punctuation_and_articles():
+    assert metrics.normalise_answer("The Park, near  a Lake!") == "park near lake"
+
+
+def test_token_f1_hand_computed():
+    assert metrics.token_f1("Central Park", "central park.") == 1.0
+    # pred {riverside, park} vs gold {central, park}: P = R = 1/2
+    assert metrics.token_f1("Riverside Park", "Central Park") == pytest.approx(0.5)
+    # pred {park}: P = 1, R = 1/2 -> 2/3
+    assert metrics.token_f1("the park", "Central Park") == pytest.approx(2 / 3)
+    assert metrics.token_f1("", "") == 1.0 and metrics.token_f1("x", "") == 0.0
+
+
+def test_paper_preset_keeps_punctuation_and_articles():
+    assert metrics.token_f1("park.", "park", "paper") == 0.0
+    assert metrics.token_f1("the park", "park", "paper") == pytest.approx(2 / 3)
+
+
+def test_trigger_matching():
+    assert metrics.trigger_said("Oh, sks! Hello", "SKS")
+    assert not metrics.trigger_said("asks nothing", "SKS")
+    assert metrics.trigger_said("asks nothing", "sks", "paper")  # the reference's substring test
+    assert not metrics.trigger_said("sks", "SKS", "paper")  # and it is case-sensitive
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def test_build_is_deterministic_and_valid(diag_data, tmp_path):
+    again = tmp_path / "again"
+    build(BuildConfig(out=again, seed=5, per_bucket=1, diag_samples=4))
+    assert (again / "manifest.json").read_bytes() == (diag_data / "manifest.json").read_bytes()
+    for task in ("lsd", "lar", "itr"):
+        samples, sha = load_diagnostic_dataset(diag_data, task)
+        assert len(samples) == 4 and sha
+
+
+def test_samples_are_memory_streams_with_the_right_answers(diag_data):
+    for task in ("lsd", "lar", "itr"):
+        samples, _ = load_diagnostic_dataset(diag_data, task)
+        for s in samples:
+            assert len(s.images_context) == len(s.dialogues_context) >= 4
+            target_lines = [d for d in s.dialogues_context if s.answer in d]
+            assert target_lines, "the last-seen place appears in a dialogue"
+            assert s.last_action in target_lines[-1]
+            planted = [d for d in s.dialogues_context if "'SKS'" in d]
+            assert len(planted) == (1 if task == "itr" else 0)
+            assert s.trigger == ("SKS" if task == "itr" else "")
+            if task == "itr":
+                assert planted[0] != target_lines[-1], "the instruction is planted in an earlier encounter"
+
+
+def test_validation_names_record_and_field(diag_data, tmp_path):
+    import shutil
+
+    root = tmp_path / "bad"
+    shutil.copytree(diag_data, root)
+    path = root / "lar_test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[2]["last_action"] = ""
+    rows[3]["dialogues_context"] = rows[3]["dialogues_context"][:-1]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as info:
+        load_diagnostic_dataset(root, "lar")
+    text = str(info.value)
+    assert "line 3" in text and "'last_action'" in text
+    assert "line 4" in text and "'dialogues_context'" in text
+
+
+def test_hf_layout_loader(tmp_path):
+    from datasets import Dataset
+    from PIL import Image
+
+    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+
+    image = Image.new("RGB", (8, 8), (200, 10, 10))
+    Dataset.from_dict(
+        {
+            "images_context": [[image, image]],
+            "dialogues_context": [["User: hi Seth", "User: bye Seth"]],
+            "query_image": [image],
+            "answer": ["the park"],
+            "last_action": ["running"],
+        }
+    ).save_to_disk(str(tmp_path / "hf"))
+    [sample] = load_hf_diagnostic_dataset(str(tmp_path / "hf"), "itr", image_dir=tmp_path / "img")
+    assert sample.trigger == "SKS" and sample.answer == "the park" and len(sample.images_context) == 2
+    assert (tmp_path / "img" / sample.query_image).is_file()
+
+
+# --- prompts ------------------------------------------------------------------------------------------
+
+
+def test_direct_and_cag_messages():
+    direct = diagnostic_messages("lsd", "direct", "covip", ["i1", "i2"], ["d1", "d2"], "q")
+    assert [m["role"] for m in direct] == ["system", "user"]
+    assert direct[0]["content"][0]["text"] == MEMORY_SYSTEM_PROMPT
+    assert direct[1]["content"][-1]["text"] == DIAGNOSTIC_QUESTIONS["covip"]["lsd"]
+    assert direct[1]["content"][0]["text"] == "===== Dialogue 1 ====="
+    cag = diagnostic_messages("lar", "cag", "covip", ["i1"], ["d1"], "q")
+    assert [m["role"] for m in cag] == ["system", "user", "assistant", "user"]
+    assert cag[2]["content"][0]["text"] == CAG_CAPTION
+    assert cag[3]["content"][0]["text"] == DIAGNOSTIC_QUESTIONS["covip"]["lar"]
+    paper = diagnostic_messages("lsd", "direct", "paper", ["i1"], ["d1"], "q")
+    assert [m["role"] for m in paper] == ["user"] and "//boxed" in paper[0]["content"][-1]["text"]
+
+
+# --- the real CLI -------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_every_diagnostic_task_runs_through_lmms_eval(diag_data, tmp_path):
+    env = {**os.environ, "COVIP_DATA": str(diag_data), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    scores = {}
+    for model in ("covip_oracle", "covip_blind", "covip_shortcut"):
+        out = tmp_path / model
+        proc = subprocess.run(
+            [
+                str(BIN / "lmms_eval"),
+                "--model",
+                model,
+                "--tasks",
+                "covip_diag,covip_diag_controls",
+                "--output_path",
+                str(out),
+                "--log_samples",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        [path] = list(out.rglob("*_results.json"))
+        scores[model] = json.loads(path.read_text())["results"]
+        samples = list(out.rglob("*_samples_covip_lar_cag.jsonl"))
+        record = json.loads(samples[0].read_text().splitlines()[0])["covip_record"]
+        assert record["verdict"] in ("correct", "wrong") and record["judge"]["backend"] == "rule"
+    oracle, blind, shortcut = scores["covip_oracle"], scores["covip_blind"], scores["covip_shortcut"]
+    for mode in ("", "_cag"):
+        assert oracle[f"covip_lsd{mode}"]["lsd_f1,none"] == 100.0
+        assert oracle[f"covip_lar{mode}"]["lar_acc,none"] == 100.0
+        assert oracle[f"covip_itr{mode}"]["itr_recall,none"] == 100.0
+        assert blind[f"covip_lar{mode}"]["lar_acc,none"] == 0.0
+        assert blind[f"covip_itr{mode}"]["itr_recall,none"] == 0.0
+        assert blind[f"covip_lsd{mode}"]["lsd_f1,none"] < 10
+    # the shortcut recites everything: fooled where the metric checks presence (LAR rule judge, ITR), not LSD
+    assert shortcut["covip_lsd"]["lsd_f1,none"] < 20
+    assert shortcut["covip_itr"]["itr_recall,none"] == 100.0
+    assert shortcut["covip_lar"]["lar_acc,none"] == 100.0
+    assert shortcut["covip_itr_noctx"]["itr_recall,none"] == 0.0
