@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,12 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--diag-samples", type=int, default=50, help="samples per diagnostic task (default: %(default)s)")
     b.add_argument("--trigger", default="SKS", help="ITR trigger word planted in a dialogue (default: %(default)s)")
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel processes; the output does not depend on it (default: %(default)s)",
+    )
     b.add_argument("--force", action="store_true", help="rebuild the split's tasks if they already exist")
     b.set_defaults(func=_build)
 

@@ -55,7 +55,8 @@ def provenance(results: dict[str, Any]) -> dict[str, Any]:
     for task, config in results.get("configs", {}).items():
         if not task.startswith("covip_"):
             continue
-        location = resolve_location(config.get("dataset_path"))
+        kind = (config.get("dataset_kwargs") or {}).get("task", "caption")
+        location = resolve_location(config.get("dataset_path"), kind)
         manifest = Path(location) / MANIFEST
         data[task] = {
             "location": location,

@@ -25,7 +25,7 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from covip.model_adapters.visual_match import match_concepts
+from covip.model_adapters.visual_match import MATCH_THRESHOLD, match_concepts, match_scores
 from covip.tasks.prompts import parse_user_turn
 
 GENERIC_CAPTION = "A photo of a few colourful objects arranged on a busy, cluttered background."
@@ -97,4 +97,8 @@ class BlindBaseline(Baseline):
 class RetrievalBaseline(Baseline):
     def caption(self, messages: list[dict], doc: dict) -> str:
         images, dialogues, query = parse_user_turn(messages)
-        return recall_caption([dialogues[i] for i in match_concepts(images, query)])
+        if doc.get("task", "caption") == "caption":  # one context image per concept: one match per query object
+            matched = match_concepts(images, query)
+        else:  # a memory stream shows the same concept many times: recall every memory that matches
+            matched = [i for i, score in enumerate(match_scores(images, query)) if score >= MATCH_THRESHOLD]
+        return recall_caption([dialogues[i] for i in matched])

@@ -1,4 +1,5 @@
-"""`make demo`: build the offline benchmark, evaluate the four baselines through lmms_eval, summarise.
+"""`make demo`: build the offline benchmark, evaluate the four baselines through lmms_eval, summarise,
+and build the static leaderboard site (`<runs>/site/index.html`).
 
 Every step is a real command a user could type (printed before it runs); a failing step stops
 the demo with its exit status, so a half-finished demo never prints a table.
@@ -14,10 +15,38 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from covip.tasks.sources import default_data_dir
 
 MODELS = ("covip_oracle", "covip_retrieval", "covip_shortcut", "covip_blind")
-TASKS = "covip_caption,covip_caption_blind,covip_caption_noctx"
+TASKS = "covip_caption,covip_caption_blind,covip_caption_noctx,covip_diag,covip_diag_controls"
+# Model cards for the leaderboard (`card.yaml` beside each run): what each baseline is.
+CARDS = {
+    "covip_oracle": (
+        "Oracle (reads the answer key)",
+        "captions from the positive concepts' dialogues: the judge's ceiling",
+    ),
+    "covip_retrieval": ("Retrieval baseline", "classical visual matching of query and context images, no training"),
+    "covip_shortcut": ("Shortcut (text only)", "recites every context dialogue without looking at the query"),
+    "covip_blind": ("Blind (generic caption)", "one generic caption, no memory"),
+}
+
+
+def write_card(run_dir: Path, model: str) -> None:
+    """The baseline's model card, read by `covip-leaderboard build` from the run directory."""
+    name, method = CARDS[model]
+    card = {
+        "name": name,
+        "parameters": "none (no neural network)",
+        "base_model": "none",
+        "method": method,
+        "training_data": "none",
+        "access": "open",
+        "notes": "offline baseline shipped with CoViP bench",
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
 
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
@@ -70,8 +99,16 @@ def main() -> None:
             ],
             env,
         )
+        write_card(Path(args.runs) / model, model)
     run([str(bin_dir / "covip-leaderboard"), "summary", args.runs], env)
+    site = Path(args.runs) / "site"
+    run(
+        [str(bin_dir / "covip-leaderboard"), "build", *(f"{args.runs}/{m}" for m in MODELS), "--out", str(site)]
+        + ["--data", args.data],
+        env,
+    )
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; results under {args.runs}/")
+    print(f"leaderboard site: {(site / 'index.html').resolve()}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from covip.tasks.dataset import load_caption_dataset
 
 
 def build_into(path, **kw):
-    build(BuildConfig(out=path, **{"seed": 3, "per_bucket": 1, **kw}))
+    build(BuildConfig(out=path, **{"seed": 3, "per_bucket": 1, "tasks": ("caption",), **kw}))
     return path
 
 
@@ -74,3 +74,9 @@ def test_train_and_test_splits_share_one_manifest(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["splits"]) == {"test", "train"}
     assert "caption_test.jsonl" in manifest["files"] and "caption_train.jsonl" in manifest["files"]
+
+
+def test_parallel_build_is_identical_to_serial(tmp_path):
+    serial = build_into(tmp_path / "serial")
+    parallel = build_into(tmp_path / "parallel", workers=2)
+    assert (serial / "manifest.json").read_bytes() == (parallel / "manifest.json").read_bytes()

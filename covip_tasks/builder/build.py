@@ -16,9 +16,11 @@ looks complete.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -52,6 +54,7 @@ class BuildConfig:
     tasks: tuple[str, ...] = TASKS
     diag_samples: int = 50
     trigger: str = DEFAULT_TRIGGER
+    workers: int = 1
 
 
 def _sample_seeds(seed: int, split: str, key: int, index: int) -> tuple[int, np.random.Generator]:
@@ -110,54 +113,51 @@ def build(config: BuildConfig) -> list[Path]:
     for path in targets.values():
         path.unlink(missing_ok=True)  # never leave an old index pointing at half-rebuilt images
     out.mkdir(parents=True, exist_ok=True)
-    faker = Faker("en_US")
     counts = {}
-    for task, target in targets.items():
-        shutil.rmtree(out / "images" / config.split / task, ignore_errors=True)
-        rows = []
-        for sample, files in tqdm(
-            _samples(config, task, faker),
-            total=_count(config, task),
-            desc=f"building {config.split}/{task}",
-            unit="sample",
-        ):
-            for rel, image in files.items():
-                path = out / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                image.save(path, format="PNG")
-            rows.append(sample.to_dict())
-        partial = target.with_suffix(".partial")
-        write_jsonl(partial, rows)
-        os.replace(partial, target)
-        counts[task] = len(rows)
+    with multiprocessing.get_context("spawn").Pool(config.workers) if config.workers > 1 else nullcontext() as pool:
+        for task, target in targets.items():
+            shutil.rmtree(out / "images" / config.split / task, ignore_errors=True)
+            jobs = [(config, task, key, index) for key, index in _jobs(config, task)]
+            results = pool.imap(_make_and_save, jobs, chunksize=4) if pool else map(_make_and_save, jobs)
+            rows = list(tqdm(results, total=len(jobs), desc=f"building {config.split}/{task}", unit="sample"))
+            partial = target.with_suffix(".partial")
+            write_jsonl(partial, rows)
+            os.replace(partial, target)
+            counts[task] = len(rows)
     _write_card_and_manifest(config, counts)
     return list(targets.values())
 
 
-def _count(config: BuildConfig, task: str) -> int:
-    return config.per_bucket * len(config.buckets) if task == "caption" else config.diag_samples
-
-
-def _samples(config: BuildConfig, task: str, faker: Faker):
-    """Yield (sample, {relative path: image}) for one task of the split, each from its own seed."""
+def _jobs(config: BuildConfig, task: str) -> list[tuple[int, int]]:
+    """(seed key, index) of every sample of a task: the bucket for captioning, the task id for diagnostics."""
     if task == "caption":
-        for bucket in config.buckets:
-            for index in range(config.per_bucket):
-                yield build_sample(config, bucket, index, faker)
-        return
-    for index in range(config.diag_samples):
-        py_seed, np_rng = _sample_seeds(config.seed, config.split, TASK_IDS[task], index)
-        faker.seed_instance(py_seed)
+        return [(bucket, index) for bucket in config.buckets for index in range(config.per_bucket)]
+    return [(TASK_IDS[task], index) for index in range(config.diag_samples)]
+
+
+_FAKER: Faker | None = None
+
+
+def _make_and_save(job: tuple[BuildConfig, str, int, int]) -> dict:
+    """Build one sample from its own seed, write its images, return its JSON row (runs in a worker)."""
+    global _FAKER
+    config, task, key, index = job
+    _FAKER = _FAKER or Faker("en_US")
+    if task == "caption":
+        sample, files = build_sample(config, key, index, _FAKER)
+    else:
+        py_seed, np_rng = _sample_seeds(config.seed, config.split, key, index)
+        _FAKER.seed_instance(py_seed)
         sample_id = f"{config.split}_{task}_{index:04d}"
-        yield build_diagnostic_sample(
-            task,
-            sample_id,
-            f"images/{config.split}/{task}/{sample_id}",
-            random.Random(py_seed),
-            np_rng,
-            faker,
-            config.trigger,
+        folder = f"images/{config.split}/{task}/{sample_id}"
+        sample, files = build_diagnostic_sample(
+            task, sample_id, folder, random.Random(py_seed), np_rng, _FAKER, config.trigger
         )
+    for rel, image in files.items():
+        path = config.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, format="PNG")
+    return sample.to_dict()
 
 
 def _versions() -> dict[str, str]:
