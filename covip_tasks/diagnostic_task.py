@@ -16,14 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from datasets import Dataset, DatasetDict
-from lmms_eval.api.task import ConfigurableMessagesTask
-
 from covip.judges.binary import BinaryQuestion
 from covip.judges.registry import make_binary_judge
 from covip.tasks import metrics
-from covip.tasks.caption_task import RecordRef, blank_image, open_rgb
 from covip.tasks.judging import judge_config
+from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
 from covip.tasks.schema import DIAGNOSTIC_TARGET
@@ -40,27 +37,13 @@ def preset() -> str:
     return value
 
 
-class DiagnosticTask(ConfigurableMessagesTask):
-    """Reads one diagnostic task's samples (`dataset_kwargs`: task, mode, control) via sources.py."""
+class DiagnosticTask(CovipTask):
+    """One diagnostic task's samples (`dataset_kwargs`: task, mode, control)."""
 
-    def __init__(self, *args: Any, config: dict | None = None, **kwargs: Any) -> None:
-        config = dict(config or {})
-        config.pop("class", None)
-        super().__init__(*args, config=config, **kwargs)
-
-    def download(self, dataset_kwargs: dict | None = None) -> None:
-        options = dict(dataset_kwargs or {})
-        task, mode, control = options["task"], options.get("mode", "direct"), options.get("control", "none")
-        for name, value, allowed in (
-            ("task", task, tuple(DIAGNOSTIC_TARGET)),
-            ("mode", mode, MODES),
-            ("control", control, CONTROLS),
-        ):
-            if value not in allowed:
-                raise ValueError(
-                    f"task {self.config.task}: dataset_kwargs.{name} must be one of {allowed}, got {value!r}"
-                )
-        split = self.config.test_split
+    def rows(self, options: dict[str, Any], split: str) -> list[dict[str, Any]]:
+        task = self.option(options, "task", tuple(DIAGNOSTIC_TARGET))
+        mode = self.option(options, "mode", MODES, "direct")
+        control = self.option(options, "control", CONTROLS, "none")
         source = load_diagnostic_source(task, self.config.dataset_path, split)
         common = {
             "task": task,
@@ -76,8 +59,7 @@ class DiagnosticTask(ConfigurableMessagesTask):
             row["images_context"] = [str(source.root / p) for p in sample.images_context]
             row["query_image"] = str(source.root / sample.query_image)
             rows.append(row)
-        self.dataset = DatasetDict({split: Dataset.from_list(rows)})
-        self.dataset_no_image = self.dataset
+        return rows
 
 
 def diag_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:

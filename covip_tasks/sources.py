@@ -32,12 +32,12 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class CaptionSource:
-    """Validated samples plus what is needed to open their images and cite the data."""
+class Source:
+    """Validated samples (caption or diagnostic) plus what is needed to open their images and cite the data."""
 
     location: str
     root: Path
-    samples: tuple[CaptionSample, ...]
+    samples: tuple[CaptionSample, ...] | tuple[DiagnosticSample, ...]
     manifest_sha256: str
 
 
@@ -47,7 +47,7 @@ def resolve_location(dataset_path: str | None, task: str = "caption") -> str:
     return str(default_data_dir()) if location == "default" else location
 
 
-def load_caption_source(dataset_path: str | None = None, split: str = "test") -> CaptionSource:
+def load_caption_source(dataset_path: str | None = None, split: str = "test") -> Source:
     """Load the captioning samples from wherever the user pointed us; errors name the location."""
     location = resolve_location(dataset_path)
     if location.startswith("hf:"):
@@ -55,17 +55,17 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
 
         cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
         samples = load_hf_caption_dataset(location[3:], split=split, image_dir=cache)
-        return CaptionSource(location, cache, tuple(samples), "")
+        return Source(location, cache, tuple(samples), "")
     root = Path(location).expanduser()
     if (root / caption_file(split)).is_file():
         data = load_caption_dataset(root, split)
-        return CaptionSource(location, root, data.samples, data.manifest_sha256)
+        return Source(location, root, data.samples, data.manifest_sha256)
     metas = sorted(root.glob("meta_*.jsonl")) if root.is_dir() else []
     if metas and (root / "QAS_GT_test.json").is_file():
         from covip.tasks.reference_format import load_reference_testset
 
         samples = load_reference_testset(metas[0], root / "QAS_GT_test.json", root)
-        return CaptionSource(location, root, tuple(samples), "")
+        return Source(location, root, tuple(samples), "")
     hint = " (build it with `covip-data build`, or set COVIP_DATA)" if location == str(default_data_dir()) else ""
     raise FileNotFoundError(
         f"no CoViP captioning data at {location!r}{hint}: expected a directory with {caption_file(split)}, "
@@ -73,15 +73,7 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
     )
 
 
-@dataclass(frozen=True)
-class DiagnosticSource:
-    location: str
-    root: Path
-    samples: tuple[DiagnosticSample, ...]
-    manifest_sha256: str
-
-
-def load_diagnostic_source(task: str, dataset_path: str | None = None, split: str = "test") -> DiagnosticSource:
+def load_diagnostic_source(task: str, dataset_path: str | None = None, split: str = "test") -> Source:
     """Load one diagnostic task's samples from a canonical directory or `hf:<dataset>`."""
     location = resolve_location(dataset_path, task)
     if location.startswith("hf:"):
@@ -89,7 +81,7 @@ def load_diagnostic_source(task: str, dataset_path: str | None = None, split: st
 
         cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
         samples = load_hf_diagnostic_dataset(location[3:], task, split, image_dir=cache)
-        return DiagnosticSource(location, cache, tuple(samples), "")
+        return Source(location, cache, tuple(samples), "")
     root = Path(location).expanduser()
     if not (root / diagnostic_file(task, split)).is_file():
         raise FileNotFoundError(
@@ -97,4 +89,4 @@ def load_diagnostic_source(task: str, dataset_path: str | None = None, split: st
             f"(build it with `covip-data build --tasks {task}`), or set {ENV_DATA}_{task.upper()}=hf:<dataset>"
         )
     samples, manifest_sha = load_diagnostic_dataset(root, task, split)
-    return DiagnosticSource(location, root, samples, manifest_sha)
+    return Source(location, root, samples, manifest_sha)
