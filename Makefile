@@ -24,6 +24,8 @@ demo: install
 	$(PY) scripts/demo.py --runs $(RUNS) --per-bucket $(PER_BUCKET)
 
 test: install
+	@# The leaderboard's browser tests drive Debian's headless Chromium (root on CI and dev machines).
+	@test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 	$(PY) -m pytest -q
 
 lint: install

@@ -19,7 +19,7 @@ from typing import Any
 from covip.judges.binary import BinaryQuestion
 from covip.judges.registry import make_binary_judge
 from covip.tasks import metrics
-from covip.tasks.judging import judge_config
+from covip.tasks.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, judge_config
 from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
@@ -115,24 +115,7 @@ def judge_lar_records(records: list[dict]) -> None:
         record["score"] = 100.0 if verdict.label == "correct" else 0.0
 
 
-def _count(records: list[dict], key: str, value: Any) -> int:
-    return sum(r.get(key) == value for r in records)
-
-
-METRICS: dict[str, dict[str, Any]] = {
-    "lsd": {
-        "lsd_f1": lambda rs: metrics.mean(r["score"] for r in rs),
-        "lsd_exact": lambda rs: sum(r["score"] == 100.0 for r in rs),
-        "lsd_partial": lambda rs: sum(0.0 < r["score"] < 100.0 for r in rs),
-        "lsd_zero": lambda rs: sum(r["score"] == 0.0 for r in rs),
-    },
-    "lar": {
-        "lar_acc": lambda rs: metrics.mean(r["score"] for r in rs),
-        "judge_invalid": lambda rs: _count(rs, "verdict", "invalid"),
-        "judge_error": lambda rs: _count(rs, "verdict", "error"),
-    },
-    "itr": {"itr_recall": lambda rs: metrics.mean(r["score"] for r in rs)},
-}
+METRICS = metrics.DIAGNOSTIC_METRICS
 
 
 def diag_aggregate(items: list[RecordRef]) -> float:
@@ -143,7 +126,10 @@ def diag_aggregate(items: list[RecordRef]) -> float:
     task = records[0]["task"]
     if task == "lar":
         judge_lar_records(records)
-        errors = _count(records, "verdict", "error")
-        if errors and not judge_config()["options"].get("allow_errors"):
-            raise RuntimeError(f"{errors} LAR judge call(s) failed; set allow_errors in COVIP_JUDGE_OPTIONS to accept")
+        errors = sum(r["verdict"] == "error" for r in records)
+        if errors and not errors_allowed():
+            raise JudgeErrors(
+                f"{errors} of {len(records)} LAR judge calls failed after retries; fix the judge server or set "
+                f"{ALLOW_ERRORS}: true in {ENV_JUDGE_OPTIONS} to report them as judge_error"
+            )
     return METRICS[task][items[0].metric](records)

@@ -160,3 +160,25 @@ def trigger_said(response: str, trigger: str, preset: str = "covip") -> bool:
     if preset == "paper":
         return trigger in response
     return re.search(rf"(?<!\w){re.escape(trigger)}(?!\w)", response, re.IGNORECASE) is not None
+
+
+def _verdicts(records: list[dict], label: str) -> int:
+    return sum(r.get("verdict") == label for r in records)
+
+
+# Metric name -> function of a diagnostic task's judged records (each with a percent `score`);
+# shared by the tasks' aggregation and the leaderboard's recomputation.
+DIAGNOSTIC_METRICS: dict[str, dict[str, Callable[[list[dict]], float]]] = {
+    "lsd": {
+        "lsd_f1": lambda rs: mean(r["score"] for r in rs),
+        "lsd_exact": lambda rs: sum(r["score"] == 100.0 for r in rs),
+        "lsd_partial": lambda rs: sum(0.0 < r["score"] < 100.0 for r in rs),
+        "lsd_zero": lambda rs: sum(r["score"] == 0.0 for r in rs),
+    },
+    "lar": {
+        "lar_acc": lambda rs: mean(r["score"] for r in rs),
+        "judge_invalid": lambda rs: _verdicts(rs, "invalid"),
+        "judge_error": lambda rs: _verdicts(rs, "error"),
+    },
+    "itr": {"itr_recall": lambda rs: mean(r["score"] for r in rs)},
+}

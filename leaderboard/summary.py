@@ -151,4 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """Kept for the console script's old target: every subcommand (summary, validate, build) is in cli.py."""
+    from covip.leaderboard.cli import main as cli_main
+
+    sys.exit(cli_main())

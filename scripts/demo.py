@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -84,6 +85,9 @@ def main() -> None:
     )
     run([str(bin_dir / "covip-data"), "validate", args.data], env)
     for model in MODELS:
+        # A fresh directory per model: an earlier demo's results beside the new ones would give the
+        # leaderboard two runs of the same task, which it rejects as ambiguous.
+        shutil.rmtree(Path(args.runs) / model, ignore_errors=True)
         run(
             [
                 str(bin_dir / "lmms_eval"),
