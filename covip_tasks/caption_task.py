@@ -13,48 +13,28 @@ that lmms-eval's sample log does not repeat it once per metric.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
-
-from datasets import Dataset, DatasetDict
-from lmms_eval.api.task import ConfigurableMessagesTask
-from PIL import Image
 
 from covip.tasks import metrics
 from covip.tasks.judging import check_errors, errors_allowed, judge_records, run_judge
+from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.prompts import CAPTION_INSTRUCTION, CONTROLS, user_turn
-from covip.tasks.sources import CaptionSource, load_caption_source
+from covip.tasks.schema import MAX_BUCKET
+from covip.tasks.sources import Source, load_caption_source
 
-BLANK_SIZE = (512, 384)
 
+class CaptionTask(CovipTask):
+    """Captioning samples of one bucket (`dataset_kwargs`: bucket, control)."""
 
-class CaptionTask(ConfigurableMessagesTask):
-    """Reads CoViP captioning samples of one bucket from `sources.py` instead of the HF hub."""
-
-    def __init__(self, *args: Any, config: dict | None = None, **kwargs: Any) -> None:
-        config = dict(config or {})
-        config.pop("class", None)
-        super().__init__(*args, config=config, **kwargs)
-
-    def download(self, dataset_kwargs: dict | None = None) -> None:
-        options = dict(dataset_kwargs or {})
-        bucket = int(options["bucket"])
-        control = options.get("control", "none")
-        if control not in CONTROLS:
-            raise ValueError(
-                f"task {self.config.task}: dataset_kwargs.control must be one of {CONTROLS}, got {control!r}"
-            )
-        split = self.config.test_split
+    def rows(self, options: dict[str, Any], split: str) -> list[dict[str, Any]]:
+        bucket = self.option(options, "bucket", tuple(range(1, MAX_BUCKET + 1)))
+        control = self.option(options, "control", CONTROLS, "none")
         source = load_caption_source(self.config.dataset_path, split)
-        rows = [doc_row(source, s, control) for s in source.samples if s.bucket == bucket]
-        if not rows:
-            raise ValueError(f"task {self.config.task}: no samples with bucket {bucket} in {source.location}")
-        self.dataset = DatasetDict({split: Dataset.from_list(rows)})
-        self.dataset_no_image = self.dataset
+        return [doc_row(source, s, control) for s in source.samples if s.bucket == bucket]
 
 
-def doc_row(source: CaptionSource, sample: Any, control: str) -> dict[str, Any]:
+def doc_row(source: Source, sample: Any, control: str) -> dict[str, Any]:
     """A sample as an lmms-eval doc: image paths made absolute, provenance attached."""
     row = sample.to_dict()
     row["query_image"] = str(source.root / sample.query_image)
@@ -64,16 +44,6 @@ def doc_row(source: CaptionSource, sample: Any, control: str) -> dict[str, Any]:
     row["data_location"] = source.location
     row["manifest_sha256"] = source.manifest_sha256
     return row
-
-
-@lru_cache(maxsize=1)
-def blank_image() -> Image.Image:
-    return Image.new("RGB", BLANK_SIZE, (128, 128, 128))
-
-
-def open_rgb(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        return im.convert("RGB")
 
 
 def caption_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
@@ -96,15 +66,6 @@ def caption_doc_to_target(doc: dict) -> str:
     return ", ".join(doc["concepts"][i]["name"] for i in doc["positives"])
 
 
-class RecordRef(dict):
-    """A metric's per-sample value: serialises as a pointer; carries the shared record and the metric name."""
-
-    def __init__(self, record: dict, metric: str) -> None:
-        super().__init__(see=RECORD_KEY, sample_id=record["sample_id"])
-        self.record = record
-        self.metric = metric
-
-
 def caption_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
     """Turn the caption into an unjudged record; the aggregation judges its questions."""
     if len(results) != 1 or not isinstance(results[0], str):
@@ -119,6 +80,7 @@ def caption_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
         "data_location": doc["data_location"],
         "manifest_sha256": doc["manifest_sha256"],
         "caption": caption,
+        "model_blocked": getattr(caption, "reason", None),  # refused or failed call (model_adapters/chat.py)
         "names": names,
         "positives": sorted(positives),
         "mentioned": sorted(metrics.mentioned(caption, names)),

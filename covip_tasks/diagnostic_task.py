@@ -17,9 +17,8 @@ import os
 from typing import Any
 
 from covip.judges.binary import BinaryQuestion
-from covip.judges.registry import make_binary_judge
 from covip.tasks import metrics
-from covip.tasks.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, judge_config
+from covip.tasks.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, run_binary_judge
 from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
@@ -102,8 +101,7 @@ def judge_lar_records(records: list[dict]) -> None:
     pending = [r for r in records if "verdict" not in r]
     if not pending:
         return
-    config = judge_config()
-    judge = make_binary_judge(config["backend"], **config["options"])
+    judge = run_binary_judge()
     items = [BinaryQuestion(qid=r["sample_id"], response=r["response"], reference=r["reference"]) for r in pending]
     verdicts = judge.judge_binary_many(items)
     if len(verdicts) != len(items):

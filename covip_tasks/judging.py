@@ -4,10 +4,13 @@ The judge of a run is chosen by environment variables, so that it can be set for
 `lmms_eval` invocation without new CLI flags:
 
 - `COVIP_JUDGE`: backend name (default `rule`, the offline judge);
-- `COVIP_JUDGE_OPTIONS`: a JSON object of backend options (e.g. model, base_url).
+- `COVIP_JUDGE_OPTIONS`: a JSON object of backend options (e.g. model, base_url; see
+  covip.judges.registry), plus `allow_errors` (default false): whether a run may finish
+  when some judge calls failed after their retries.
 
-Every judged record carries the judge's full spec, and `covip-judge` (judges issue) can
-re-judge a logged run with another judge.
+Every judged record carries the judge's full spec, and `covip-judge` can re-judge a logged
+run with another judge. A failed judge call is an `error` verdict: counted (`judge_error`),
+wrong for both Acc+ and Acc-, and fatal to the run unless errors are allowed.
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ import os
 from functools import cache
 from typing import Any
 
-from covip.judges.protocol import MCQA, Judge
-from covip.judges.registry import make_judge
+from covip.judges.binary import BinaryJudge
+from covip.judges.protocol import ERROR, MCQA, Judge, Verdict
+from covip.judges.registry import make_binary_judge, make_judge
 
 ENV_JUDGE = "COVIP_JUDGE"
 ENV_JUDGE_OPTIONS = "COVIP_JUDGE_OPTIONS"
+ALLOW_ERRORS = "allow_errors"
+
+
+class JudgeErrors(RuntimeError):
+    """Some judge calls failed after their retries, and the run does not allow errors."""
 
 
 def judge_config() -> dict[str, Any]:
@@ -40,11 +49,45 @@ def judge_config() -> dict[str, Any]:
 @cache
 def _judge(config_json: str) -> Judge:
     config = json.loads(config_json)
-    return make_judge(config["backend"], **config["options"])
+    options = {k: v for k, v in config["options"].items() if k != ALLOW_ERRORS}
+    return make_judge(config["backend"], **options)
+
+
+def errors_allowed(config: dict[str, Any] | None = None) -> bool:
+    """Whether the run's judge configuration says failed judge calls may be tolerated (reported, not fatal)."""
+    value = (config or judge_config())["options"].get(ALLOW_ERRORS, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{ENV_JUDGE_OPTIONS}: {ALLOW_ERRORS} must be true or false, got {value!r}")
+    return value
+
+
+def check_errors(records: list[dict], allowed: bool) -> None:
+    """Raise `JudgeErrors` naming the failed questions when any verdict is an error and errors are not allowed."""
+    failed = [(r["sample_id"], v) for r in records for v in r["verdicts"] if v["pred"] == ERROR]
+    if failed and not allowed:
+        sample, first = failed[0]
+        total = sum(len(r["verdicts"]) for r in records)
+        raise JudgeErrors(
+            f"{len(failed)} of {total} judge calls failed after retries (first: sample {sample} question "
+            f"{first['qid']}: {first.get('detail', 'no detail')}); fix the judge server or set "
+            f"{ALLOW_ERRORS}: true in {ENV_JUDGE_OPTIONS} (covip-judge: --allow-errors) to report them as judge_error"
+        )
 
 
 def run_judge() -> Judge:
     return _judge(json.dumps(judge_config(), sort_keys=True))
+
+
+@cache
+def _binary_judge(config_json: str) -> BinaryJudge:
+    config = json.loads(config_json)
+    options = {k: v for k, v in config["options"].items() if k != ALLOW_ERRORS}
+    return make_binary_judge(config["backend"], **options)
+
+
+def run_binary_judge() -> BinaryJudge:
+    """The run's Correct/Wrong judge (LAR): the same backend and options as its MCQA judge."""
+    return _binary_judge(json.dumps(judge_config(), sort_keys=True))
 
 
 def judge_records(records: list[dict], judge: Judge) -> None:
@@ -65,14 +108,18 @@ def judge_records(records: list[dict], judge: Judge) -> None:
     verdicts = iter(answers)
     spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
     for record in pending:
-        record["verdicts"] = [
-            {
-                "qid": q["qid"],
-                "concept": q["concept"],
-                "positive": q["positive"],
-                "gold": q["gold"],
-                "pred": next(verdicts).letter,
-            }
-            for q in record["questions"]
-        ]
+        record["verdicts"] = [_verdict_row(q, next(verdicts)) for q in record["questions"]]
         record["judge"] = spec
+
+
+def _verdict_row(question: dict, verdict: Verdict) -> dict:
+    row = {
+        "qid": question["qid"],
+        "concept": question["concept"],
+        "positive": question["positive"],
+        "gold": question["gold"],
+        "pred": verdict.letter,
+    }
+    if verdict.detail:  # why a verdict is an error or unreadable; absent for a plain letter
+        row["detail"] = verdict.detail
+    return row

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from covip.tasks.dataset import MANIFEST, sha256_file
-from covip.tasks.judging import judge_config
+from covip.tasks.judging import judge_config, run_judge
 from covip.tasks.sources import resolve_location
 
 HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
@@ -64,7 +64,11 @@ def provenance(results: dict[str, Any]) -> dict[str, Any]:
             "version": results.get("versions", {}).get(task),
         }
     return {
-        "judge": {"backend": judge["backend"], "options": _redact(judge["options"])},
+        "judge": {
+            "backend": judge["backend"],
+            "options": _redact(judge["options"]),
+            "spec": {**run_judge().spec.to_dict(), "id": run_judge().spec.judge_id},
+        },
         "data": data,
         "packages": {d: _version(d) for d in ("covip-bench", "lmms-eval", "torch", "transformers", "datasets")},
     }

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 LETTERS = ("A", "B", "C", "D")
-INVALID = "invalid"
+INVALID = "invalid"  # the judge answered, but no letter could be read from its answer
+ERROR = "error"  # the judge could not be asked (the call failed after its retries)
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,15 @@ class JudgeSpec:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's answer to one MCQA: a letter A-D, or `invalid` when unreadable."""
+    """A judge's answer to one MCQA: a letter A-D, `invalid` when unreadable, `error` when the call failed.
+
+    `detail` says why for `error` (never a secret), so a failed question is visible, not dropped.
+    """
 
     qid: str
     letter: str
     judge_id: str
+    detail: str = ""
 
 
 class Judge(Protocol):

@@ -1,24 +1,109 @@
-"""Choose a judge backend by name. Unbuilt backends fail loudly instead of pretending."""
+"""Choose a judge by backend name plus options; unknown names and options fail loudly.
+
+Options (all backends but `rule`; `COVIP_JUDGE_OPTIONS` and `covip-judge --option` take them):
+- backend: `model` (required), `base_url`, `api_key_env`, `timeout` (seconds), `constrain`
+  (openai, gemini); `gguf_file`, `device`, `dtype` (hf);
+- judge: `preset` (`strict` default, `paper`), `concurrency` (requests in flight, default 16),
+  `cache` (SQLite path, or `off`; default `$COVIP_JUDGE_CACHE` or
+  `$COVIP_HOME/judge_cache.sqlite`), `max_attempts`, `retry_base_delay`, `retry_max_delay`,
+  `shuffle_seed` (MCQA only);
+- decoding overrides of the preset: `temperature`, `top_p`, `top_k`, `min_p`, `seed`,
+  `max_tokens` (null removes one).
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from covip.judges.backends import Backend
+from covip.judges.binary import BinaryJudge, RuleBinaryJudge
+from covip.judges.cache import JudgeCache, cache_disabled, default_cache_path
+from covip.judges.presets import DECODING_KEYS, decoding_for, get_preset
 from covip.judges.protocol import Judge
+from covip.judges.resilience import RetryPolicy
 from covip.judges.rule import RuleJudge
 
-PLANNED = ("openai", "gemini", "hf")
+BACKENDS = ("openai", "gemini", "hf", "rule")
+JUDGE_OPTIONS = ("preset", "concurrency", "cache", "max_attempts", "retry_base_delay", "retry_max_delay")
+
+
+def _backend_class(name: str) -> type:
+    if name == "openai":
+        from covip.judges.openai_backend import OpenAIBackend
+
+        return OpenAIBackend
+    if name == "gemini":
+        from covip.judges.gemini_backend import GeminiBackend
+
+        return GeminiBackend
+    if name == "hf":
+        from covip.judges.hf_backend import HFBackend
+
+        return HFBackend
+    raise ValueError(f"unknown judge backend {name!r}; known: {', '.join(BACKENDS)}")
+
+
+def _split(backend: str, options: dict[str, Any], judge_keys: tuple[str, ...]) -> tuple[Backend, dict[str, Any]]:
+    """Build the backend from its options; return it with the judge-level options."""
+    cls = _backend_class(backend)
+    backend_keys = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = set(options) - set(backend_keys) - set(judge_keys) - set(DECODING_KEYS)
+    if unknown:
+        known = sorted({*backend_keys, *judge_keys, *DECODING_KEYS})
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for judge backend {backend!r}; known: {', '.join(known)}"
+        )
+    return cls(**{k: v for k, v in options.items() if k in backend_keys}), {
+        k: v for k, v in options.items() if k not in backend_keys
+    }
+
+
+def _common(rest: dict[str, Any]) -> dict[str, Any]:
+    """Preset, decoding, cache, concurrency and retry policy from the judge-level options."""
+    preset = get_preset(rest.get("preset", "strict"))
+    decoding = decoding_for(preset, {k: rest[k] for k in DECODING_KEYS if k in rest})
+    where = rest.get("cache", None)
+    cache = None if cache_disabled(where) else JudgeCache(where if where not in (None, True) else default_cache_path())
+    retry = RetryPolicy(
+        max_attempts=int(rest.get("max_attempts", 6)),
+        base_delay=float(rest.get("retry_base_delay", 1.0)),
+        max_delay=float(rest.get("retry_max_delay", 60.0)),
+    )
+    return {
+        "preset": preset,
+        "decoding": decoding,
+        "cache": cache,
+        "concurrency": int(rest.get("concurrency", 16)),
+        "retry": retry,
+    }
 
 
 def make_judge(backend: str = "rule", **options: Any) -> Judge:
-    """Build the judge named `backend` with backend-specific `options`."""
+    """The CapEval-QAs judge named `backend` with its `options` (see the module docstring)."""
     if backend == "rule":
         if options:
             raise ValueError(f"the rule judge takes no options, got {sorted(options)}")
         return RuleJudge()
-    if backend in PLANNED:
-        raise NotImplementedError(
-            f"judge backend {backend!r} is not implemented yet (planned: issue 'Judges for real servers'); "
-            "use backend 'rule'"
-        )
-    raise ValueError(f"unknown judge backend {backend!r}; known: rule (planned: {', '.join(PLANNED)})")
+    from covip.judges.llm import LLMJudge
+
+    built, rest = _split(backend, options, (*JUDGE_OPTIONS, "shuffle_seed"))
+    shuffle_seed = rest.get("shuffle_seed")
+    return LLMJudge(
+        built,
+        shuffle_seed=None if shuffle_seed is None else int(shuffle_seed),
+        constrain=options.get("constrain", False),
+        **_common(rest),
+    )
+
+
+def make_binary_judge(backend: str = "rule", **options: Any) -> BinaryJudge:
+    """The Correct/Wrong judge named `backend` (LAR), with the same options as `make_judge` but `shuffle_seed`."""
+    if backend == "rule":
+        if options:
+            raise ValueError(f"the rule binary judge takes no options, got {sorted(options)}")
+        return RuleBinaryJudge()
+    from covip.judges.llm import LLMBinaryJudge
+
+    built, rest = _split(backend, options, JUDGE_OPTIONS)
+    return LLMBinaryJudge(built, constrain=options.get("constrain", False), **_common(rest))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -73,3 +75,23 @@ async def gather_bounded(factories: Sequence[Callable[[], Awaitable[T]]], limit:
             return await factory()
 
     return await asyncio.gather(*(one(f) for f in factories), return_exceptions=True)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """A server's requested wait from `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        value = lowered.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

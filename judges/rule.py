@@ -12,6 +12,7 @@ Paraphrases ("in summer" for "last summer") are not credited; an LLM judge does 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from covip.judges.protocol import MCQA, JudgeSpec, Verdict
 
@@ -45,6 +46,13 @@ def content_tokens(text: str) -> set[str]:
     return {t for t in tokens(text) if t not in STOPWORDS}
 
 
+@lru_cache(maxsize=256)
+def _caption_index(caption: str) -> tuple[frozenset[str], str]:
+    """A caption's token set and space-padded token string; cached because every question of a sample shares it."""
+    caption_tokens = tokens(caption)
+    return frozenset(caption_tokens), " " + " ".join(caption_tokens) + " "
+
+
 class RuleJudge:
     """Deterministic lexical judge; see the module docstring for the rule."""
 
@@ -52,15 +60,14 @@ class RuleJudge:
         self.spec = JudgeSpec(backend="rule", model=RULES_VERSION, preset="strict")
 
     def answer(self, item: MCQA) -> str:
-        caption_tokens = set(tokens(item.caption))
-        caption_phrase = " " + " ".join(tokens(item.caption)) + " "
+        caption_tokens, caption_phrase = _caption_index(item.caption)
         best: list[tuple[int, str]] = []
         for letter in ("A", "B", "C"):
-            option = item.options.get(letter, "")
-            words = content_tokens(option)
-            phrase = " " + " ".join(tokens(option)) + " "
+            option_tokens = tokens(item.options.get(letter, ""))
+            words = {t for t in option_tokens if t not in STOPWORDS}
             if not words:
                 continue
+            phrase = " " + " ".join(option_tokens) + " "
             if words <= caption_tokens or (phrase.strip() and phrase in caption_phrase):
                 best.append((len(words), letter))
         if not best:

@@ -108,4 +108,4 @@ def test_exit_status_is_nonzero_when_the_evaluation_fails(small_benchmark, tmp_p
         COVIP_JUDGE="openai",
     )
     assert bad_judge.returncode != 0
-    assert "not implemented yet" in bad_judge.stdout + bad_judge.stderr
+    assert "the openai judge needs option 'model'" in bad_judge.stdout + bad_judge.stderr

@@ -1,0 +1,85 @@
+"""A persistent cache of judge answers: re-running an evaluation costs no calls, a killed run resumes.
+
+SQLite in WAL mode (readers never block the writer; a crash never corrupts committed rows).
+A row is one judge answer, keyed by everything that determines it: backend, model, decoding
+parameters, preset, prompt hash and the full prompt text. Each answer is committed as soon as
+it arrives, so a run killed halfway keeps every answer it paid for. Only answers are stored:
+a failed call is never cached, so it is retried next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ENV_CACHE = "COVIP_JUDGE_CACHE"
+ENV_HOME = "COVIP_HOME"
+_DISABLED = ("", "off", "none", "false", "0")
+
+
+def default_cache_path() -> Path:
+    """`$COVIP_JUDGE_CACHE`, else `$COVIP_HOME/judge_cache.sqlite` (COVIP_HOME defaults to ~/.cache/covip)."""
+    explicit = os.environ.get(ENV_CACHE)
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    home = Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "covip").expanduser()
+    return home / "judge_cache.sqlite"
+
+
+def cache_disabled(value: Any) -> bool:
+    """True for an option or env value that turns caching off (`off`, `none`, `false`, empty)."""
+    return value is False or (isinstance(value, str) and value.strip().lower() in _DISABLED)
+
+
+def cache_key(identity: dict[str, Any], prompt: str) -> str:
+    """sha256 of the judge identity (backend, model, decoding, preset, prompt hash) and the prompt."""
+    blob = json.dumps({"judge": identity, "prompt": prompt}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class JudgeCache:
+    """Key -> answer text, one SQLite file shared safely by concurrent runs."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, judge TEXT NOT NULL, answer TEXT NOT NULL, "
+            "created REAL NOT NULL)"
+        )
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        """The cached answers among `keys`."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(self._db.execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk))
+        return found
+
+    def put(self, key: str, judge: str, answer: str) -> None:
+        """Store one answer, committed at once (autocommit), so a kill right after keeps it."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, judge, answer, created) VALUES (?, ?, ?, ?)",
+                (key, judge, answer, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,98 @@
+"""The `openai` backend: OpenAI's API or any OpenAI-compatible server (vLLM, SGLang).
+
+The SDK's own retries are switched off (`max_retries=0`) so that back-off, Retry-After and
+the attempt budget are ours (resilience.py) and every attempt is counted; the timeout is
+passed to the client, so a hung server costs one timeout, not forever. Sampling parameters
+outside OpenAI's schema (`top_k`, `min_p`) and the answer constraint travel in `extra_body`,
+which vLLM and SGLang read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from covip.judges.backends import Complete, EmptyAnswer, api_key_from_env
+from covip.judges.resilience import Transient, retry_after_seconds
+
+STANDARD = ("temperature", "top_p", "seed", "max_tokens")
+EXTRA = ("top_k", "min_p")
+CONSTRAINTS = ("structured_outputs", "guided_choice")
+# OpenAI's reasoning models reject `max_tokens`; they take `max_completion_tokens`.
+_COMPLETION_TOKENS_PREFIXES = ("gpt-5", "o1", "o3", "o4")
+
+
+class OpenAIBackend:
+    """Chat completions, one user message per prompt."""
+
+    name = "openai"
+    max_concurrency = None
+
+    def __init__(
+        self,
+        model: str = "",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        constrain: bool | str = False,
+    ) -> None:
+        if not model:
+            raise ValueError("the openai judge needs option 'model' (e.g. Qwen/Qwen3-30B-A3B-Instruct-2507-FP8)")
+        if constrain is True:
+            constrain = "structured_outputs"
+        if constrain and constrain not in CONSTRAINTS:
+            raise ValueError(f"option constrain must be false, true or one of {CONSTRAINTS}, got {constrain!r}")
+        self.model = model
+        self.base_url = base_url
+        self.timeout = float(timeout)
+        self.constrain = constrain or None
+        # A local server (base_url given) needs no real key; OpenAI's API does.
+        self._api_key = api_key_from_env([api_key_env], required=base_url is None) or "EMPTY"
+
+    def secrets(self) -> list[str]:
+        return [self._api_key] if self._api_key != "EMPTY" else []
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Complete]:
+        import openai
+
+        client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+        try:
+
+            async def complete(prompt: str, decoding: dict[str, Any], choices: Sequence[str] | None) -> str:
+                kwargs = {k: decoding[k] for k in STANDARD if k in decoding}
+                if "max_tokens" in kwargs and self.model.startswith(_COMPLETION_TOKENS_PREFIXES):
+                    kwargs["max_completion_tokens"] = kwargs.pop("max_tokens")
+                extra = {k: decoding[k] for k in EXTRA if k in decoding}
+                if choices and self.constrain == "structured_outputs":
+                    extra["structured_outputs"] = {"choice": list(choices)}
+                elif choices and self.constrain == "guided_choice":
+                    extra["guided_choice"] = list(choices)
+                response = await client.chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    extra_body=extra or None,
+                    **kwargs,
+                )
+                if not response.choices or response.choices[0].message.content is None:
+                    raise EmptyAnswer(f"{self.model}: the server returned no answer text")
+                return response.choices[0].message.content
+
+            yield complete
+        finally:
+            await client.close()
+
+    def classify(self, exc: BaseException) -> Transient | None:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code in (408, 429) or exc.status_code >= 500:
+                return Transient(retry_after_seconds(dict(exc.response.headers)))
+            return None
+        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.APIResponseValidationError)):
+            return Transient()
+        if isinstance(exc, json.JSONDecodeError):  # a proxy's half-written body: worth another try
+            return Transient()
+        return None
