@@ -87,6 +87,7 @@ def diag_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
         key: doc[key] for key in ("sample_id", "task", "mode", "control", "preset", "data_location", "manifest_sha256")
     }
     record["response"] = response
+    record["model_blocked"] = getattr(results[0], "reason", None)  # refused or failed call (model_adapters/chat.py)
     record["reference"] = doc[DIAGNOSTIC_TARGET[task]]
     if task == "lsd":
         record["extracted"] = metrics.extract_answer(response, chosen)

@@ -104,6 +104,11 @@ def mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def blocked_count(records: Iterable[dict]) -> int:
+    """Samples whose model call was refused (safety block) or failed with errors allowed: scored, and counted."""
+    return sum(r.get("model_blocked") is not None for r in records)
+
+
 # Every per-task caption metric, by name: the lmms-eval aggregation and `covip-judge` both use this table.
 CAPTION_METRICS: dict[str, Callable[[list[dict]], float]] = {
     "acc_pos": lambda rs: micro_accuracy(rs, positive=True),
@@ -113,6 +118,7 @@ CAPTION_METRICS: dict[str, Callable[[list[dict]], float]] = {
     "recognition_f1": lambda rs: mean(r["recognition_f1"] for r in rs),
     "judge_invalid": invalid_count,
     "judge_error": error_count,
+    "model_blocked": blocked_count,
 }
 
 
@@ -174,11 +180,13 @@ DIAGNOSTIC_METRICS: dict[str, dict[str, Callable[[list[dict]], float]]] = {
         "lsd_exact": lambda rs: sum(r["score"] == 100.0 for r in rs),
         "lsd_partial": lambda rs: sum(0.0 < r["score"] < 100.0 for r in rs),
         "lsd_zero": lambda rs: sum(r["score"] == 0.0 for r in rs),
+        "model_blocked": blocked_count,
     },
     "lar": {
         "lar_acc": lambda rs: mean(r["score"] for r in rs),
         "judge_invalid": lambda rs: _verdicts(rs, "invalid"),
         "judge_error": lambda rs: _verdicts(rs, "error"),
+        "model_blocked": blocked_count,
     },
-    "itr": {"itr_recall": lambda rs: mean(r["score"] for r in rs)},
+    "itr": {"itr_recall": lambda rs: mean(r["score"] for r in rs), "model_blocked": blocked_count},
 }

@@ -16,6 +16,14 @@ MANIFESTS = (
     ModelManifest("covip_retrieval", chat_class_path=f"{_BASELINES}.RetrievalBaseline"),
 )
 
+# Real models (adapters issue): transformers, vLLM, OpenAI-compatible APIs, Gemini.
+MANIFESTS += (
+    ModelManifest("covip_qwen3_vl", chat_class_path="covip.model_adapters.qwen3_vl.Qwen3VL"),
+    ModelManifest("covip_vllm", chat_class_path="covip.model_adapters.vllm_adapter.VLLM"),
+    ModelManifest("covip_gpt", chat_class_path="covip.model_adapters.gpt.GPT"),
+    ModelManifest("covip_gemini", chat_class_path="covip.model_adapters.gemini.Gemini"),
+)
+
 
 def manifests() -> tuple[ModelManifest, ...]:
     return MANIFESTS

@@ -1,0 +1,114 @@
+"""`covip_gpt`: OpenAI chat completions (gpt-4o, gpt-5) or any OpenAI-compatible server (`base_url`).
+
+Messages keep their interleaving: each user turn becomes content parts in order, text parts
+as they are and images as data URLs (`detail` option). gpt-5 and the o-series take
+`max_completion_tokens` and no temperature; other models take `max_tokens` and temperature 0
+unless the task samples. A `content_filter` finish with no text is a `blocked` outcome.
+`vllm serve MODEL` + `base_url=http://127.0.0.1:8000/v1` is the server mode of `covip_vllm`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from covip.judges.backends import api_key_from_env
+from covip.judges.openai_backend import OpenAIBackend
+from covip.model_adapters.api import ApiAdapter, data_url, text_of
+from covip.model_adapters.chat import ChatRequest, Reply
+
+REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")
+
+
+def openai_messages(messages: list[dict], detail: str | None = None, image_format: str = "PNG") -> list[dict]:
+    """OpenAI chat messages, interleaving kept: user turns as text and image_url (data URL) parts, in order."""
+    out = []
+    for m in messages:
+        if m["role"] != "user":
+            out.append({"role": m["role"], "content": text_of(m["content"])})
+            continue
+        parts = []
+        for item in [{"type": "text", "text": m["content"]}] if isinstance(m["content"], str) else m["content"]:
+            if item["type"] == "text":
+                parts.append({"type": "text", "text": item["text"]})
+            elif item["type"] == "image":
+                image_url = {"url": data_url(item.get("url", item.get("image")), image_format)}
+                if detail:
+                    image_url["detail"] = detail
+                parts.append({"type": "image_url", "image_url": image_url})
+            else:
+                raise ValueError(f"unsupported content type {item['type']!r}")
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+class GPT(ApiAdapter):
+    provider = "openai"
+    classify = OpenAIBackend.classify  # the judges' classifier: 408/429/5xx/timeouts are transient
+
+    def __init__(
+        self,
+        model: str = "gpt-4o",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        detail: str = "auto",
+        reasoning_effort: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(model=model, **options)
+        if detail not in ("auto", "low", "high"):
+            raise ValueError(f"covip_gpt: detail must be auto, low or high, got {detail!r}")
+        self.base_url = base_url
+        self.detail = detail
+        self.reasoning_effort = reasoning_effort
+        # a local OpenAI-compatible server needs no real key; OpenAI's API does
+        self._api_key = api_key_from_env([api_key_env], required=base_url is None) or "EMPTY"
+
+    def secrets(self) -> list[str]:
+        return [self._api_key] if self._api_key != "EMPTY" else []
+
+    def open_client(self) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+
+    async def close_client(self, client: Any) -> None:
+        await client.close()
+
+    def payload_messages(self, messages: list[dict]) -> list[dict]:
+        return openai_messages(messages, self.detail, self.image_format)
+
+    def params(self, gen: dict[str, Any]) -> dict[str, Any]:
+        if "max_new_tokens" not in gen:
+            raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
+        if self.model.startswith(REASONING_PREFIXES):
+            params: dict[str, Any] = {"max_completion_tokens": int(gen["max_new_tokens"])}
+            if self.reasoning_effort:
+                params["reasoning_effort"] = self.reasoning_effort
+            return params
+        sample = bool(gen.get("do_sample")) or float(gen.get("temperature") or 0) > 0
+        params = {"max_tokens": int(gen["max_new_tokens"]), "temperature": float(gen.get("temperature") or 0)}
+        if sample and gen.get("top_p") is not None:
+            params["top_p"] = float(gen["top_p"])
+        return params
+
+    async def complete(self, client: Any, request: ChatRequest) -> Reply:
+        response = await client.chat.completions.create(
+            model=self.model, messages=self.payload_messages(request.messages), **self.params(request.gen_kwargs)
+        )
+        usage = response.usage
+        counts = {}
+        if usage is not None:
+            details = getattr(usage, "completion_tokens_details", None)
+            reasoning = getattr(details, "reasoning_tokens", None) or 0
+            counts = {
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": (usage.completion_tokens or 0) - reasoning,
+                "reasoning_tokens": reasoning,
+            }
+        choice = response.choices[0] if response.choices else None
+        text = choice.message.content if choice else None
+        if not text and choice is not None and choice.finish_reason == "content_filter":
+            return Reply(text="", blocked="content_filter", **counts)
+        if text is None:
+            raise RuntimeError(f"{self.model}: the server returned no answer text")
+        return Reply(text=text, **counts)

@@ -1,0 +1,337 @@
+"""`covip_qwen3_vl`: Qwen3-VL (dense or MoE, optionally with a LoRA adapter) on transformers.
+
+Why not lmms-eval's built-in `qwen3_vl`: it generates one sample at a time by default, encodes
+a CAG context twice, and has no LoRA. Here:
+- requests are sorted by prompt length (longest first, so an out-of-memory shows at once) and
+  generated `batch_size` at a time with left padding; the images are processed once per sample;
+- CAG reuses the key/value cache of the prefix shared by its two stages (system + context +
+  query image): stage 1 is prefilled and generated as usual, its cache is cut back to the
+  prefix, and stage 2 only encodes its own suffix (caption turn + question). Within a batch the
+  prefixes are left-padded to a common length and the suffixes padded between prefix and
+  suffix, so the prefix occupies the same cache columns in both stages;
+- `lora=` loads a peft adapter (RAP, RePIC, CoViP or our trainer's checkpoints) on the base,
+  `merge_lora=true` merges it for speed;
+- greedy unless the task asks for sampling; bf16 on GPU, float32 on CPU; `device_map=auto`
+  spreads a large model over GPUs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import torch
+
+from covip.model_adapters import gqa_decode
+from covip.model_adapters.cag import stage1_request, stage2_request
+from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, images_in
+
+logger = logging.getLogger(__name__)
+GENERATE_KEYS = ("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty")
+
+
+@dataclass
+class Encoded:
+    """One conversation, tokenized and with its images processed; `prefix` tokens may be shared with another."""
+
+    ids: torch.Tensor  # (L,)
+    mm: torch.Tensor  # (L,) token types: 0 text, 1 image, 2 video
+    pixel_values: torch.Tensor | None
+    grid: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+class Qwen3VL(ChatAdapter):
+    """lmms-eval chat model over any Qwen3-VL checkpoint loadable with `from_pretrained`."""
+
+    def __init__(
+        self,
+        pretrained: str,
+        lora: str | None = None,
+        merge_lora: bool | str = False,
+        batch_size: int | str = 1,
+        device: str | None = None,
+        device_map: str | None = None,
+        dtype: str | None = None,
+        attn_implementation: str = "sdpa",
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        system_prompt: str | None = None,
+        cag_kv_reuse: bool | str = True,
+        cag_caption_tokens: int | str = 1024,
+        packed_gqa_decode: bool | str = True,
+        **unknown: Any,
+    ) -> None:
+        super().__init__()
+        if unknown:
+            raise ValueError(f"covip_qwen3_vl: unknown model_args {sorted(unknown)}")
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+            raise ValueError("attn_implementation=flash_attention_2 needs the flash-attn package; use sdpa")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+        model = AutoModelForImageTextToText.from_pretrained(
+            pretrained,
+            dtype=getattr(torch, dtype),
+            attn_implementation=attn_implementation,
+            device_map=device_map or device,
+        ).eval()
+        if lora:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, lora).eval()
+            if _flag(merge_lora):
+                model = model.merge_and_unload().eval()
+        self.setup(
+            model,
+            AutoProcessor.from_pretrained(pretrained),
+            batch_size=batch_size,
+            max_pixels=max_pixels,
+            min_pixels=min_pixels,
+            system_prompt=system_prompt,
+            cag_kv_reuse=cag_kv_reuse,
+            cag_caption_tokens=cag_caption_tokens,
+            packed_gqa_decode=packed_gqa_decode and attn_implementation == "sdpa",
+        )
+
+    @classmethod
+    def from_loaded(cls, model: torch.nn.Module, processor: Any, **options: Any) -> Qwen3VL:
+        """An adapter over an already loaded model (benchmarks compare adapters on one copy of the weights)."""
+        self = cls.__new__(cls)
+        ChatAdapter.__init__(self)
+        self.setup(model, processor, **options)
+        return self
+
+    def setup(
+        self,
+        model: torch.nn.Module,
+        processor: Any,
+        batch_size: int | str = 1,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        system_prompt: str | None = None,
+        cag_kv_reuse: bool | str = True,
+        cag_caption_tokens: int | str = 1024,
+        packed_gqa_decode: bool | str = True,
+    ) -> None:
+        self.model = model
+        if _flag(packed_gqa_decode):
+            gqa_decode.use_for_text(model)
+        self.processor = processor
+        image_processor = processor.image_processor
+        size = dict(image_processor.size)
+        if max_pixels is not None:
+            size["longest_edge"] = int(max_pixels)
+        if min_pixels is not None:
+            size["shortest_edge"] = int(min_pixels)
+        image_processor.size = size
+        self.tokenizer = processor.tokenizer
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps forward(*args)
+        self.takes_token_types = "mm_token_type_ids" in inspect.signature(base.forward).parameters
+        self.batch_size_per_gpu = int(batch_size)
+        self.system_prompt = system_prompt
+        self.cag_kv_reuse = _flag(cag_kv_reuse)
+        self.cag_caption_tokens = int(cag_caption_tokens)
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) | {
+            self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        }
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_size_per_gpu
+
+    @property
+    def input_device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    # ---- encoding -------------------------------------------------------------------------
+
+    def render(self, messages: list[dict]) -> str:
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, messages: list[dict]) -> Encoded:
+        """Chat template + processor for one conversation, on CPU."""
+        text = self.render(messages)
+        images = images_in(messages)
+        enc = self.processor(text=[text], images=images or None, return_tensors="pt")
+        return Encoded(enc["input_ids"][0], self.token_types(enc), enc.get("pixel_values"), enc.get("image_grid_thw"))
+
+    def token_types(self, enc: Any) -> torch.Tensor:
+        """Text 0 / image 1 per token (transformers < 5.2x processors do not return them)."""
+        if "mm_token_type_ids" in enc:
+            return enc["mm_token_type_ids"][0]
+        return (enc["input_ids"][0] == self.model.config.image_token_id).long()
+
+    def device_inputs(self, inputs: dict[str, torch.Tensor], with_types: bool = True) -> dict[str, torch.Tensor]:
+        """Tensors for `generate`; token types only where this transformers' Qwen3-VL takes them."""
+        keep = with_types and self.takes_token_types
+        return {k: v.to(self.input_device) for k, v in inputs.items() if keep or k != "mm_token_type_ids"}
+
+    def collate(
+        self, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+    ) -> dict[str, torch.Tensor]:
+        """Rows of (prefix ids, prefix types, suffix ids, suffix types) -> [pad, prefix, pad, suffix] tensors.
+
+        Prefixes end in the same column and suffixes in the last one, so a cache of the prefix
+        columns serves any suffix; the attention mask hides both pads.
+        """
+        lp = max(int(r[0].shape[0]) for r in rows)
+        ls = max(int(r[2].shape[0]) for r in rows)
+        ids = torch.full((len(rows), lp + ls), self.pad_id, dtype=torch.long)
+        mm = torch.zeros_like(ids)
+        mask = torch.zeros_like(ids)
+        for i, (pid, pmm, sid, smm) in enumerate(rows):
+            for start, tok, typ in ((lp - pid.shape[0], pid, pmm), (lp + ls - sid.shape[0], sid, smm)):
+                ids[i, start : start + tok.shape[0]] = tok
+                mm[i, start : start + tok.shape[0]] = typ
+                mask[i, start : start + tok.shape[0]] = 1
+        return {"input_ids": ids, "mm_token_type_ids": mm, "attention_mask": mask}
+
+    def vision_inputs(self, encoded: list[Encoded]) -> dict[str, torch.Tensor]:
+        pixels = [e.pixel_values for e in encoded if e.pixel_values is not None]
+        if not pixels:
+            return {}
+        return {
+            "pixel_values": torch.cat(pixels).to(self.input_device, self.model.dtype),
+            "image_grid_thw": torch.cat([e.grid for e in encoded if e.grid is not None]).to(self.input_device),
+        }
+
+    def length(self, request: ChatRequest) -> int:
+        """Prompt length in tokens (text + image tokens), without processing the pixels."""
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        text = self.render(request.messages)
+        ip = self.processor.image_processor
+        factor = ip.patch_size * ip.merge_size
+        n = len(self.tokenizer(text)["input_ids"])
+        for image in images_in(request.messages):
+            h, w = smart_resize(image.height, image.width, factor, ip.size["shortest_edge"], ip.size["longest_edge"])
+            n += (h // factor) * (w // factor) - 1  # the one <|image_pad|> becomes the image tokens
+        return n
+
+    # ---- generation -----------------------------------------------------------------------
+
+    def generate_kwargs(self, gen_kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {k: gen_kwargs[k] for k in GENERATE_KEYS if gen_kwargs.get(k) is not None}
+        sample = bool(gen_kwargs.get("do_sample")) or float(gen_kwargs.get("temperature") or 0) > 0
+        if not sample:
+            for k in ("temperature", "top_p", "top_k"):
+                kwargs.pop(k, None)
+        kwargs["do_sample"] = sample
+        if "max_new_tokens" not in kwargs:
+            raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
+        return {**kwargs, "pad_token_id": self.pad_id, "eos_token_id": sorted(self.eos_ids)}
+
+    def batches(self, requests: list[ChatRequest]) -> list[list[int]]:
+        """Indices grouped by generation settings, longest prompt first, `batch_size` at a time."""
+        lengths = [self.length(r) for r in requests]
+        key = [repr(sorted(r.gen_kwargs.items())) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (key[i], -lengths[i]))
+        out = []
+        for _, group in groupby(order, key=lambda i: key[i]):
+            group = list(group)
+            out += [group[s : s + self.batch_size] for s in range(0, len(group), self.batch_size)]
+        return out
+
+    def replies(self, sequences: torch.Tensor, prompt_len: int, input_tokens: list[int]) -> list[Reply]:
+        out = []
+        for row, n_in in zip(sequences[:, prompt_len:].tolist(), input_tokens, strict=True):
+            n_out = next((k + 1 for k, t in enumerate(row) if t in self.eos_ids), len(row))
+            text = self.tokenizer.decode(row[:n_out], skip_special_tokens=True)
+            out.append(Reply(text=text, input_tokens=n_in, output_tokens=n_out))
+        return out
+
+    @torch.inference_mode()
+    def generate_chat(self, requests: list[ChatRequest]) -> list[Reply]:
+        replies: list[Reply | None] = [None] * len(requests)
+        for batch in self.batches(requests):
+            encoded = [self.encode(requests[i].messages) for i in batch]
+            empty = torch.zeros(0, dtype=torch.long)
+            inputs = self.collate([(e.ids, e.mm, empty, empty) for e in encoded])
+            out = self.model.generate(
+                **self.device_inputs(inputs),
+                **self.vision_inputs(encoded),
+                **self.generate_kwargs(requests[batch[0]].gen_kwargs),
+            )
+            for i, reply in zip(
+                batch, self.replies(out, inputs["input_ids"].shape[1], [len(e) for e in encoded]), strict=True
+            ):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    def generate_cag(self, requests: list[ChatRequest]) -> list[Reply]:
+        if not self.cag_kv_reuse:
+            return super().generate_cag(requests)
+        replies: list[Reply | None] = [None] * len(requests)
+        for batch in self.batches(requests):
+            for i, reply in zip(batch, self._cag_batch([requests[i] for i in batch]), strict=True):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _cag_batch(self, requests: list[ChatRequest]) -> list[Reply]:
+        """Both CAG stages of one batch, encoding the shared prefix once."""
+        first = [stage1_request(r, self.cag_caption_tokens) for r in requests]
+        encoded = [self.encode(r.messages) for r in first]
+        vision_end = self.tokenizer.convert_tokens_to_ids("<|vision_end|>")
+        cuts = []
+        for e in encoded:
+            ends = (e.ids == vision_end).nonzero()
+            if not len(ends):
+                raise ValueError("a CAG conversation must contain the query image")
+            cuts.append(int(ends[-1]) + 1)  # the prefix ends with the query image
+        rows = [(e.ids[:c], e.mm[:c], e.ids[c:], e.mm[c:]) for e, c in zip(encoded, cuts, strict=True)]
+        inputs = self.collate(rows)
+        prefix_len = max(c for c in cuts)
+        out = self.model.generate(
+            **self.device_inputs(inputs),
+            **self.vision_inputs(encoded),
+            **self.generate_kwargs(first[0].gen_kwargs),
+            return_dict_in_generate=True,
+        )
+        captions = self.replies(out.sequences, inputs["input_ids"].shape[1], [len(e) for e in encoded])
+        core = next(m for m in self.model.modules() if hasattr(m, "rope_deltas"))
+        rope_deltas = core.rope_deltas
+        cache = out.past_key_values
+        for layer in cache.layers:  # keep the prefix columns only
+            layer.keys = layer.keys[..., :prefix_len, :]
+            layer.values = layer.values[..., :prefix_len, :]
+        del out
+
+        second = [stage2_request(r, c.text) for r, c in zip(requests, captions, strict=True)]
+        rows2 = []
+        marker = "<|vision_end|>"
+        for r1, r2, (pid, pmm, _, _) in zip(first, second, rows, strict=True):
+            text1, text2 = (self.render(r.messages) for r in (r1, r2))
+            cut = text2.rindex(marker) + len(marker)
+            if text1[:cut] != text2[:cut]:
+                raise ValueError(
+                    "the chat template renders CAG stages 1 and 2 with different prefixes; set cag_kv_reuse=false"
+                )
+            # special tokens split the text, so the suffix tokenizes alone as it does in the whole text
+            suffix = self.tokenizer(text2[cut:], return_tensors="pt")["input_ids"][0]
+            rows2.append((pid, pmm, suffix, torch.zeros_like(suffix)))
+        inputs2 = self.collate(rows2)
+        core.rope_deltas = rope_deltas  # the suffix has no images: its 3D positions are text positions + delta
+        out2 = self.model.generate(
+            **self.device_inputs(inputs2, with_types=False),
+            past_key_values=cache,
+            **self.generate_kwargs(requests[0].gen_kwargs),
+        )
+        suffix_tokens = [int(r[2].shape[0]) for r in rows2]
+        answers = self.replies(out2, inputs2["input_ids"].shape[1], suffix_tokens)
+        logger.debug("CAG with KV reuse: prefix of %d columns encoded once for %d requests", prefix_len, len(requests))
+        return [c.plus(a) for c, a in zip(captions, answers, strict=True)]
