@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from covip.tasks import metrics
+from covip.leaderboard.aggregate import caption_score
 from covip.tasks.metrics import RECORD_KEY
 
 TASK = re.compile(r"^covip_caption_(?P<bucket>[1-4])c(?:_(?P<control>blind|noctx))?$")
@@ -52,22 +52,6 @@ def load_runs(root: Path) -> dict[str, dict[str, list[dict]]]:
     return dict(runs)
 
 
-def score(records: list[dict]) -> dict[str, Any]:
-    lo_pos, hi_pos = metrics.micro_ci95(records, positive=True)
-    lo_neg, hi_neg = metrics.micro_ci95(records, positive=False)
-    return {
-        "n": len(records),
-        "acc_pos": metrics.micro_accuracy(records, positive=True),
-        "acc_pos_ci95": [lo_pos, hi_pos],
-        "acc_neg": metrics.micro_accuracy(records, positive=False),
-        "acc_neg_ci95": [lo_neg, hi_neg],
-        "acc_pos_macro": metrics.macro_accuracy(records, positive=True),
-        "acc_neg_macro": metrics.macro_accuracy(records, positive=False),
-        "recognition_f1": metrics.mean(r["recognition_f1"] for r in records),
-        "judge_invalid": metrics.invalid_count(records),
-    }
-
-
 def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, Any]]:
     """Per model: per bucket, overall (pooled over buckets) and per control."""
     table: dict[str, dict[str, Any]] = {}
@@ -79,9 +63,9 @@ def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, Any
             control = m["control"] or "none"
             by_control[control].extend(records)
             if control == "none":
-                entry[f"{m['bucket']}c"] = score(records)
+                entry[f"{m['bucket']}c"] = caption_score(records)
         for control, records in by_control.items():
-            entry["overall" if control == "none" else control] = score(records)
+            entry["overall" if control == "none" else control] = caption_score(records)
         table[model] = entry
     return table
 

