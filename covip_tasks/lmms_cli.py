@@ -15,8 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from covip.tasks import metrics
 from covip.tasks.dataset import MANIFEST, sha256_file
 from covip.tasks.judging import judge_config, run_judge
+from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.sources import resolve_location
 
 HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
@@ -74,6 +76,15 @@ def provenance(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def judge_letters(samples: dict[str, list[dict]]) -> dict[str, dict[str, int]]:
+    """Per captioning task, how often the judge answered each letter: a bias check (needs --log_samples)."""
+    return {
+        task: metrics.letter_distribution(row[RECORD_KEY] for row in rows)
+        for task, rows in samples.items()
+        if rows and "verdicts" in rows[0].get(RECORD_KEY, {})
+    }
+
+
 def failed_tasks(results: dict[str, Any]) -> list[str]:
     """Tasks (not groups) whose metrics are missing or not finite."""
     groups = set(results.get("groups", {})) | {g for g, subs in results.get("group_subtasks", {}).items() if subs}
@@ -122,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save_with_provenance(self, results, samples, datetime_str):
         results["covip"] = provenance(results)
+        results["covip"]["judge_letters"] = judge_letters(samples or {})
         return original_save(self, results=results, samples=samples, datetime_str=datetime_str)
 
     lm.cli_evaluate_single = recording_single

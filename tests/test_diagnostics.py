@@ -188,3 +188,48 @@ def test_every_diagnostic_task_runs_through_lmms_eval(diag_data, tmp_path):
     assert shortcut["covip_itr"]["itr_recall,none"] == 100.0
     assert shortcut["covip_lar"]["lar_acc,none"] == 100.0
     assert shortcut["covip_itr_noctx"]["itr_recall,none"] == 0.0
+
+
+@pytest.mark.integration
+def test_every_diagnostic_task_runs_with_the_tiny_qwen3_vl(diag_data, tmp_path):
+    """The real adapter end to end, direct and CAG (its stage 1 captions, stage 2 answers)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_qwen3_vl import build_tiny_qwen3_vl
+
+    model = build_tiny_qwen3_vl(tmp_path / "tiny")
+    env = {**os.environ, "COVIP_DATA": str(diag_data), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            str(BIN / "lmms_eval"),
+            "--model",
+            "covip_qwen3_vl",
+            "--model_args",
+            f"pretrained={model},max_pixels=16384,cag_caption_tokens=8",
+            "--batch_size",
+            "2",
+            "--tasks",
+            "covip_diag",
+            "--gen_kwargs",
+            "max_new_tokens=8",
+            "--limit",
+            "2",
+            "--output_path",
+            str(out),
+            "--log_samples",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [path] = list(out.rglob("*_results.json"))
+    results = json.loads(path.read_text())["results"]
+    for task in ("lsd", "lar", "itr"):
+        for mode in ("", "_cag"):
+            name = f"covip_{task}{mode}"
+            assert name in results, name
+            [samples] = list(path.parent.glob(f"*_samples_{name}.jsonl"))
+            records = [json.loads(line)["covip_record"] for line in samples.read_text().splitlines()]
+            assert len(records) == 2 and all(isinstance(r["response"], str) and "score" in r for r in records)
