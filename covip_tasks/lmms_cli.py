@@ -19,6 +19,7 @@ from covip.tasks import metrics
 from covip.tasks.dataset import MANIFEST, sha256_file
 from covip.tasks.judging import judge_config, run_judge
 from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.pricing import estimated_cost_usd
 from covip.tasks.sources import resolve_location
 
 HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
@@ -85,6 +86,16 @@ def judge_letters(samples: dict[str, list[dict]]) -> dict[str, dict[str, int]]:
     }
 
 
+def run_cost(results: dict[str, Any]) -> float | None:
+    """List-price cost of the run's API tokens (None when no usage was recorded or the model is unpriced)."""
+    total = results.get("usage", {}).get("total")
+    model_args = str(results.get("config", {}).get("model_args") or "")
+    model = next((a.split("=", 1)[1] for a in model_args.split(",") if a.startswith("model=")), "")
+    if not total or not model:
+        return None
+    return estimated_cost_usd(model, total["input_tokens"], total["output_tokens"] + total["reasoning_tokens"])
+
+
 def failed_tasks(results: dict[str, Any]) -> list[str]:
     """Tasks (not groups) whose metrics are missing or not finite."""
     groups = set(results.get("groups", {})) | {g for g, subs in results.get("group_subtasks", {}).items() if subs}
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     def save_with_provenance(self, results, samples, datetime_str):
         results["covip"] = provenance(results)
         results["covip"]["judge_letters"] = judge_letters(samples or {})
+        results["covip"]["estimated_cost_usd"] = run_cost(results)
         return original_save(self, results=results, samples=samples, datetime_str=datetime_str)
 
     lm.cli_evaluate_single = recording_single

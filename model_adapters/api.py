@@ -6,7 +6,8 @@ timeout) is retried with exponential back-off and jitter, honouring Retry-After
 that still fails fails the run with the provider's message (keys redacted), unless
 `allow_errors=true`: then it becomes an empty answer marked `error`, counted like a safety
 block, never a caption. Token usage goes to lmms-eval's usage record (`results["usage"]`) and
-per-sample `token_counts`; the estimated cost (`PRICES_PER_MTOK`) is logged per call batch.
+per-sample `token_counts`; the estimated cost (`covip.tasks.pricing`) is logged per call batch and
+written into the results by the `lmms_eval` command.
 Keys come only from the environment and are never logged.
 """
 
@@ -21,25 +22,9 @@ from typing import Any
 from covip.judges.backends import redact
 from covip.judges.resilience import RetryPolicy, call_with_retries, gather_bounded
 from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, load_image
+from covip.tasks.pricing import estimated_cost_usd
 
 logger = logging.getLogger(__name__)
-
-# USD per million (input, output) tokens, list prices when written (2026); reasoning tokens bill as output.
-PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-5": (1.25, 10.00),
-    "gemini-2.0-flash": (0.10, 0.40),
-    "gemini-3-pro": (2.00, 12.00),
-}
-
-
-def estimated_cost_usd(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """List-price estimate for `model` (longest matching prefix), or None for an unpriced model."""
-    prefixes = [p for p in PRICES_PER_MTOK if model.startswith(p)]
-    if not prefixes:
-        return None
-    price_in, price_out = PRICES_PER_MTOK[max(prefixes, key=len)]
-    return (input_tokens * price_in + output_tokens * price_out) / 1e6
 
 
 def image_bytes(value: Any, fmt: str = "PNG") -> bytes:

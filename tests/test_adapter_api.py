@@ -10,10 +10,10 @@ from fake_servers import GEMINI_GENERATE, OPENAI_CHAT, FakeServer, Reply, gemini
 from lmms_eval.api.instance import Instance
 from PIL import Image
 
-from covip.model_adapters.api import estimated_cost_usd
 from covip.model_adapters.chat import BlockedText, ChatRequest
 from covip.model_adapters.gemini import Gemini
 from covip.model_adapters.gpt import GPT
+from covip.tasks.pricing import estimated_cost_usd
 from covip.tasks.prompts import CAG_CAPTION, CAPTION_INSTRUCTION, MEMORY_SYSTEM_PROMPT, cag_messages, user_turn
 
 KEY = "sk-test-secret-0123456789"

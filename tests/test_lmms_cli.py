@@ -111,3 +111,13 @@ def test_exit_status_is_nonzero_when_the_evaluation_fails(small_benchmark, tmp_p
     )
     assert bad_judge.returncode != 0
     assert "the openai judge needs option 'model'" in bad_judge.stdout + bad_judge.stderr
+
+
+def test_run_cost_from_usage_and_model_args():
+    from covip.tasks.lmms_cli import run_cost
+
+    usage = {"total": {"input_tokens": 1_000_000, "output_tokens": 50_000, "reasoning_tokens": 50_000}}
+    results = {"usage": usage, "config": {"model_args": "model=gpt-4o,detail=low"}}
+    assert run_cost(results) == pytest.approx(2.5 + 1.0)
+    assert run_cost({"usage": {}, "config": {"model_args": "model=gpt-4o"}}) is None
+    assert run_cost({"usage": usage, "config": {"model_args": "pretrained=/tiny"}}) is None
