@@ -25,9 +25,10 @@ from covip.tasks.sources import resolve_location
 HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
 Example: lmms_eval --model covip_oracle --tasks 'covip_*' --output_path runs/x --log_samples
 Judge: COVIP_JUDGE / COVIP_JUDGE_OPTIONS; data: COVIP_DATA. Exits 1 if any evaluation failed.
+Evaluation options: lmms_eval eval --help. Task list: lmms_eval tasks list.
 lmms-eval's own help follows.
 """
-SECRET_MARKERS = ("key", "token", "secret", "password")
+SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "credential", "credentials"})
 
 
 def tasks_path() -> Path:
@@ -40,8 +41,15 @@ def print_tasks_path() -> None:
     print(tasks_path())
 
 
+def _is_secret(name: str) -> bool:
+    """Whole words of an option name (`api_key`, `auth_token`), so that `max_tokens` stays readable; an
+    option naming the environment variable that holds a key (`api_key_env`) is not itself a secret."""
+    words = name.lower().replace("-", "_").split("_")
+    return words[-1] != "env" and bool(SECRET_WORDS & set(words))
+
+
 def _redact(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if any(m in k.lower() for m in SECRET_MARKERS) else v) for k, v in options.items()}
+    return {k: ("<redacted>" if _is_secret(k) else v) for k, v in options.items()}
 
 
 def _version(dist: str) -> str | None:
@@ -111,13 +119,15 @@ def failed_tasks(results: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "eval":
+    if argv[:1] == ["eval"] and argv[1:2] not in (["-h"], ["--help"]):
         argv = argv[1:]
     if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help"):
         from lmms_eval.cli.dispatch import main as dispatch
 
         if not argv or argv[0] in ("-h", "--help"):
             print(HELP_PREFACE)
+        if argv[:1] == ["tasks"] and "--include-path" not in argv:
+            argv = [*argv, "--include-path", str(tasks_path())]
         sys.argv = ["lmms_eval", *argv]
         dispatch()
         return 0
@@ -131,13 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     args.include_path = [str(tasks_path()), *extra]
 
     attempts: list[str] = []
+    raised: list[BaseException] = []
     outcomes: list[dict[str, Any]] = []
     original_single = lm.cli_evaluate_single
     original_save = evaluation_tracker.EvaluationTracker.save_results_aggregated
 
     def recording_single(run_args):
+        # lmms-eval catches and logs the exception itself; it is recorded here so that the exit status
+        # says so. Results are None on processes other than rank 0, which is not a failure.
         attempts.append(run_args.tasks)
-        results, samples = original_single(run_args)
+        try:
+            results, samples = original_single(run_args)
+        except BaseException as error:
+            raised.append(error)
+            raise
         if results is not None:
             outcomes.append(results)
         return results, samples
@@ -157,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluation_tracker.EvaluationTracker.save_results_aggregated = original_save
 
     problems = []
-    if len(outcomes) < len(attempts):
-        problems.append(f"{len(attempts) - len(outcomes)} of {len(attempts)} evaluation(s) raised an error (see above)")
+    if raised:
+        problems.append(f"{len(raised)} of {len(attempts)} evaluation(s) raised an error (see above)")
     for results in outcomes:
         if not results.get("results"):
             problems.append("an evaluation wrote no results")

@@ -121,3 +121,54 @@ def test_run_cost_from_usage_and_model_args():
     assert run_cost(results) == pytest.approx(2.5 + 1.0)
     assert run_cost({"usage": {}, "config": {"model_args": "model=gpt-4o"}}) is None
     assert run_cost({"usage": usage, "config": {"model_args": "pretrained=/tiny"}}) is None
+
+
+# The foundation issue's "must show" thresholds, per bucket, checked on the small benchmark through the real CLI.
+MUST_SHOW = {
+    "covip_oracle": lambda s: s["acc_pos,none"] >= 95 and s["acc_neg,none"] >= 95,
+    "covip_blind": lambda s: s["acc_pos,none"] <= 10,
+    "covip_shortcut": lambda s: s["acc_neg,none"] <= 40,
+    "covip_retrieval": lambda s: s["recognition_f1,none"] >= 0.8 and s["acc_pos,none"] >= 60,
+}
+
+
+@pytest.mark.parametrize("model", sorted(MUST_SHOW))
+def test_baselines_meet_their_thresholds_in_every_bucket(model, small_benchmark, tmp_path):
+    out = tmp_path / "out"
+    proc = run(
+        [str(BIN / "lmms_eval"), "--model", model, "--tasks", "covip_caption", "--output_path", str(out)],
+        small_benchmark,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results, _ = results_of(out)
+    for bucket in range(1, 5):
+        scores = results["results"][f"covip_caption_{bucket}c"]
+        assert MUST_SHOW[model](scores), (bucket, scores)
+
+
+def test_help_and_task_listing_know_the_covip_tasks():
+    top = subprocess.run([str(BIN / "lmms_eval"), "--help"], capture_output=True, text=True, timeout=300)
+    assert top.returncode == 0 and "CoViP bench" in top.stdout and "lmms_eval eval --help" in top.stdout
+    evaluate = subprocess.run([str(BIN / "lmms_eval"), "eval", "--help"], capture_output=True, text=True, timeout=300)
+    assert evaluate.returncode == 0 and "--model_args" in evaluate.stdout
+    listing = subprocess.run([str(BIN / "lmms_eval"), "tasks", "list"], capture_output=True, text=True, timeout=300)
+    assert listing.returncode == 0 and "covip_caption_4c_noctx" in listing.stdout + listing.stderr
+
+
+def test_unknown_task_exits_nonzero(small_benchmark, tmp_path):
+    proc = run([str(BIN / "lmms_eval"), "--model", "covip_blind", "--tasks", "covip_nope"], small_benchmark)
+    assert proc.returncode == 1
+    assert "Tasks not found: covip_nope" in proc.stdout + proc.stderr
+
+
+def test_only_secret_option_names_are_redacted():
+    from covip.tasks.lmms_cli import _redact
+
+    options = {"api_key": "k", "auth_token": "t", "api_key_env": "OPENAI_API_KEY", "max_tokens": 512, "model": "m"}
+    assert _redact(options) == {
+        "api_key": "<redacted>",
+        "auth_token": "<redacted>",
+        "api_key_env": "OPENAI_API_KEY",
+        "max_tokens": 512,
+        "model": "m",
+    }
