@@ -8,7 +8,8 @@
 
 The preset (`COVIP_PRESET`: `covip`, the default, or `paper`) selects prompts and metric
 details (see prompts.py and metrics.py) and is recorded in every sample. Every record keeps a
-per-sample `score` in percent, for confidence intervals and the leaderboard.
+per-sample `score` in percent, for confidence intervals and the leaderboard. A response that
+was blocked or failed (`model_blocked`) scores 0, is counted, and never reaches a judge.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from covip.judges.binary import BinaryQuestion
 from covip.tasks import metrics
 from covip.tasks.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, run_binary_judge
 from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.metrics import BLOCKED, RECORD_KEY
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
 from covip.tasks.schema import DIAGNOSTIC_TARGET
 from covip.tasks.sources import load_diagnostic_source
@@ -89,29 +90,38 @@ def diag_process_results(doc: dict, results: list[str]) -> dict[str, Any]:
     record["response"] = response
     record["model_blocked"] = getattr(results[0], "reason", None)  # refused or failed call (model_adapters/chat.py)
     record["reference"] = doc[DIAGNOSTIC_TARGET[task]]
+    answered = record["model_blocked"] is None
     if task == "lsd":
         record["extracted"] = metrics.extract_answer(response, chosen)
-        record["score"] = 100.0 * metrics.token_f1(record["extracted"], record["reference"], chosen)
+        f1 = metrics.token_f1(record["extracted"], record["reference"], chosen) if answered else 0.0
+        record["score"] = 100.0 * f1
     elif task == "itr":
-        record["score"] = 100.0 if metrics.trigger_said(response, record["reference"], chosen) else 0.0
+        said = answered and metrics.trigger_said(response, record["reference"], chosen)
+        record["score"] = 100.0 if said else 0.0
     return {RECORD_KEY: record, **{name: RecordRef(record, name) for name in METRICS[task]}}
 
 
 def judge_lar_records(records: list[dict]) -> None:
-    """Judge every unjudged LAR record in one batch with the run's binary judge (COVIP_JUDGE)."""
+    """Judge every unjudged LAR record in one batch with the run's binary judge (COVIP_JUDGE).
+
+    A record without a model answer (`model_blocked`) is not judged: its verdict is `blocked`.
+    """
     pending = [r for r in records if "verdict" not in r]
     if not pending:
         return
     judge = run_binary_judge()
-    items = [BinaryQuestion(qid=r["sample_id"], response=r["response"], reference=r["reference"]) for r in pending]
+    answered = [r for r in pending if r["model_blocked"] is None]
+    items = [BinaryQuestion(qid=r["sample_id"], response=r["response"], reference=r["reference"]) for r in answered]
     verdicts = judge.judge_binary_many(items)
     if len(verdicts) != len(items):
         raise RuntimeError(f"binary judge returned {len(verdicts)} verdicts for {len(items)} responses")
-    spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
-    for record, verdict in zip(pending, verdicts, strict=True):
+    for record, verdict in zip(answered, verdicts, strict=True):
         record["verdict"] = verdict.label
+    spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
+    for record in pending:
+        record.setdefault("verdict", BLOCKED)
         record["judge"] = spec
-        record["score"] = 100.0 if verdict.label == "correct" else 0.0
+        record["score"] = 100.0 if record["verdict"] == "correct" else 0.0
 
 
 METRICS = metrics.DIAGNOSTIC_METRICS

@@ -31,9 +31,11 @@ backends (--judge) and their options (--option KEY=VALUE, repeatable; VALUE is J
   openai   OpenAI, or any OpenAI-compatible server (vLLM, SGLang):
              model=NAME (required), base_url=URL (e.g. http://127.0.0.1:8000/v1),
              api_key_env=VAR (default OPENAI_API_KEY; not needed with base_url), timeout=SECONDS,
-             constrain=true (vLLM structured_outputs choice) | "guided_choice" (older vLLM)
+             constrain=true (vLLM structured_outputs choice) | "guided_choice" (older vLLM);
+             gpt-5 and the o-series get max_completion_tokens and no temperature/top_p (OpenAI rejects them)
   gemini   Google Gemini through google-genai: model=NAME (required), api_key_env=VAR
-             (default GEMINI_API_KEY, then GOOGLE_API_KEY), base_url=URL, timeout=SECONDS, constrain=true
+             (default GEMINI_API_KEY, then GOOGLE_API_KEY), base_url=URL, api_version=v1beta|v1
+             (default v1beta), timeout=SECONDS, constrain=true
   hf       a local transformers causal LM: model=DIRECTORY (required), gguf_file=FILE, device=cpu|cuda, dtype
 options of every LLM judge:
   preset=strict|paper   strict (default): temperature 0, seed 0, unreadable answer -> invalid (counted);
@@ -45,10 +47,12 @@ options of every LLM judge:
   cache=PATH|off        answer cache (SQLite); default $COVIP_JUDGE_CACHE or $COVIP_HOME/judge_cache.sqlite
 API keys are read from environment variables only, and never written anywhere.
 
-the paper's judge, served locally (bind to 127.0.0.1; the reference bound 0.0.0.0, open to the network):
-  vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507-FP8 --host 127.0.0.1 --port 8000 --max-model-len 8192
+the paper's judge with the reference's serving flags and sampling, bound to 127.0.0.1 (the reference
+bound 0.0.0.0, open to the network); leave out preset=paper for the deterministic strict preset:
+  vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507-FP8 --host 127.0.0.1 --port 8000 \\
+      --gpu-memory-utilization 0.8 --max-model-len 8192
   covip-judge score runs/x --judge openai --option model=Qwen/Qwen3-30B-A3B-Instruct-2507-FP8 \\
-      --option base_url=http://127.0.0.1:8000/v1
+      --option base_url=http://127.0.0.1:8000/v1 --option preset=paper
 
 exit status: 0 done; 1 some judge calls failed after retries (use --allow-errors to report them as
 judge_error and exit 0); 2 bad input (no logged samples, malformed record, unknown option).

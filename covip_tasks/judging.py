@@ -10,7 +10,9 @@ The judge of a run is chosen by environment variables, so that it can be set for
 
 Every judged record carries the judge's full spec, and `covip-judge` can re-judge a logged
 run with another judge. A failed judge call is an `error` verdict: counted (`judge_error`),
-wrong for both Acc+ and Acc-, and fatal to the run unless errors are allowed.
+wrong for both Acc+ and Acc-, and fatal to the run unless errors are allowed. A sample whose
+model answer was blocked or failed (`model_blocked`) is not sent to the judge: its questions
+are `blocked`, wrong for both, and the sample is counted (`model_blocked`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from functools import cache
 from typing import Any
 
 from covip.judges.binary import BinaryJudge
-from covip.judges.protocol import ERROR, MCQA, Judge, Verdict
-from covip.judges.registry import make_binary_judge, make_judge
+from covip.judges.protocol import ERROR, MCQA, Judge
+from covip.judges.registry import binary_options, make_binary_judge, make_judge
+from covip.tasks.metrics import BLOCKED
 
 ENV_JUDGE = "COVIP_JUDGE"
 ENV_JUDGE_OPTIONS = "COVIP_JUDGE_OPTIONS"
@@ -82,11 +85,11 @@ def run_judge() -> Judge:
 def _binary_judge(config_json: str) -> BinaryJudge:
     config = json.loads(config_json)
     options = {k: v for k, v in config["options"].items() if k != ALLOW_ERRORS}
-    return make_binary_judge(config["backend"], **options)
+    return make_binary_judge(config["backend"], **binary_options(options))
 
 
 def run_binary_judge() -> BinaryJudge:
-    """The run's Correct/Wrong judge (LAR): the same backend and options as its MCQA judge."""
+    """The run's Correct/Wrong judge (LAR): the backend and options of its MCQA judge, less the MCQA-only ones."""
     return _binary_judge(json.dumps(judge_config(), sort_keys=True))
 
 
@@ -94,12 +97,14 @@ def judge_records(records: list[dict], judge: Judge) -> None:
     """Judge every not-yet-judged record's questions in one batch, in place.
 
     Each record gains `verdicts` (question id, concept, positive, gold and predicted letter)
-    and the judge's spec; its `questions` stay, so a logged run can be re-judged later.
+    and the judge's spec; its `questions` stay, so a logged run can be re-judged later. A
+    record without a model answer (`model_blocked`) is not judged: its questions are `blocked`.
     """
     pending = [r for r in records if "verdicts" not in r]
+    answered = [r for r in pending if r.get("model_blocked") is None]
     items = [
         MCQA(qid=f"{r['sample_id']}/{q['qid']}", caption=r["caption"], question=q["question"], options=q["options"])
-        for r in pending
+        for r in answered
         for q in r["questions"]
     ]
     answers = judge.judge_many(items)
@@ -108,18 +113,23 @@ def judge_records(records: list[dict], judge: Judge) -> None:
     verdicts = iter(answers)
     spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
     for record in pending:
-        record["verdicts"] = [_verdict_row(q, next(verdicts)) for q in record["questions"]]
+        questions = record["questions"]
+        if record.get("model_blocked") is None:
+            given = [next(verdicts) for _ in questions]
+            record["verdicts"] = [_verdict_row(q, v.letter, v.detail) for q, v in zip(questions, given, strict=True)]
+        else:
+            record["verdicts"] = [_verdict_row(q, BLOCKED) for q in questions]
         record["judge"] = spec
 
 
-def _verdict_row(question: dict, verdict: Verdict) -> dict:
+def _verdict_row(question: dict, pred: str, detail: str = "") -> dict:
     row = {
         "qid": question["qid"],
         "concept": question["concept"],
         "positive": question["positive"],
         "gold": question["gold"],
-        "pred": verdict.letter,
+        "pred": pred,
     }
-    if verdict.detail:  # why a verdict is an error or unreadable; absent for a plain letter
-        row["detail"] = verdict.detail
+    if detail:  # why a verdict is an error or unreadable; absent for a plain letter
+        row["detail"] = detail
     return row

@@ -7,7 +7,9 @@ the judging stage and the leaderboard recompute exactly the numbers a run report
 
 Acc+ (positive questions answered with the correct letter) and Acc− (negative questions
 answered D) are micro-averaged over questions, as the paper does; macro variants average
-per-sample accuracies. An `invalid` judge answer is wrong for both and is counted.
+per-sample accuracies. An `invalid` or `error` judge answer is wrong for both and is counted,
+and so is every question of a sample whose model answer was blocked or failed (`blocked`: it
+has no caption to judge, and an empty one would "leak nothing" and pass every negative question).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from covip.judges.protocol import ERROR, INVALID, LETTERS
 
 RECORD_KEY = "covip_record"  # where a sample log line keeps the judged record
+BLOCKED = "blocked"  # the prediction of every question whose sample has no model answer (`model_blocked`)
+PREDICTIONS = (*LETTERS, INVALID, ERROR, BLOCKED)  # every value a verdict's `pred` can take
 
 
 def verdict_correct(verdict: dict) -> bool:
@@ -75,8 +79,8 @@ def error_count(records: Iterable[dict]) -> int:
 
 
 def letter_distribution(records: Iterable[dict]) -> dict[str, int]:
-    """How often the judge answered each letter (and invalid / error): a check for letter bias."""
-    counts = dict.fromkeys((*LETTERS, INVALID, ERROR), 0)
+    """How often the judge answered each letter (and invalid / error / blocked): a check for letter bias."""
+    counts = dict.fromkeys(PREDICTIONS, 0)
     for record in records:
         for verdict in record["verdicts"]:
             counts[verdict["pred"]] = counts.get(verdict["pred"], 0) + 1
@@ -105,7 +109,7 @@ def mean(values: Iterable[float]) -> float:
 
 
 def blocked_count(records: Iterable[dict]) -> int:
-    """Samples whose model call was refused (safety block) or failed with errors allowed: scored, and counted."""
+    """Samples whose model call was refused (safety block) or failed with errors allowed: scored wrong, and counted."""
     return sum(r.get("model_blocked") is not None for r in records)
 
 

@@ -42,6 +42,10 @@ class Backend(Protocol):
         """Values that must never appear in any output (API keys), for redaction of error texts."""
         ...
 
+    def identity(self) -> dict[str, Any]:
+        """What decides an answer besides the model name (server URL, resolved checkpoint path): in every cache key."""
+        ...
+
 
 def api_key_from_env(names: Sequence[str], required: bool) -> str | None:
     """The first non-empty variable among `names`; an error naming them when required and none is set."""

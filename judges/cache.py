@@ -1,10 +1,11 @@
 """A persistent cache of judge answers: re-running an evaluation costs no calls, a killed run resumes.
 
 SQLite in WAL mode (readers never block the writer; a crash never corrupts committed rows).
-A row is one judge answer, keyed by everything that determines it: backend, model, decoding
-parameters, preset, prompt hash and the full prompt text. Each answer is committed as soon as
-it arrives, so a run killed halfway keeps every answer it paid for. Only answers are stored:
-a failed call is never cached, so it is retried next time.
+A row is one judge answer, keyed by everything that determines it: backend, model, where it
+runs (server URL, or the checkpoint's resolved path), decoding parameters, preset, prompt hash
+and the full prompt text. Each answer is committed as soon as it arrives, so a run killed
+halfway keeps every answer it paid for. Only answers are stored: a failed call is never
+cached, so it is retried next time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def cache_disabled(value: Any) -> bool:
 
 
 def cache_key(identity: dict[str, Any], prompt: str) -> str:
-    """sha256 of the judge identity (backend, model, decoding, preset, prompt hash) and the prompt."""
+    """sha256 of the judge identity (backend, model, endpoint, decoding, preset, prompt hash) and the prompt."""
     blob = json.dumps({"judge": identity, "prompt": prompt}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -18,7 +18,7 @@ _ANSWER = re.compile(
 )
 _LONE = re.compile(r"^[\s*_`(\[]*([A-D])[\s*_`)\].:]*$")
 _OPTION_PREFIX = re.compile(r"^\(?([A-D])(?:\)|\.|:)(?:\s|$)")
-_LABEL = re.compile(r"\b(correct|wrong)\b", re.IGNORECASE)
+_LABEL = re.compile(r"\b(not\s+correct|incorrect|correct|wrong)\b", re.IGNORECASE)
 
 
 def extract_letter(text: str) -> str | None:
@@ -49,10 +49,11 @@ def _single_letter(boxed: str) -> str | None:
 def extract_label(text: str) -> str | None:
     """`correct` or `wrong` from the final non-empty line, as whole words; None when absent or both.
 
-    Whole words only: "incorrect" is not "correct" (the reference's LAR bug, covip_protocol.md §4).
+    Whole words only: "incorrect" (or "not correct") is `wrong`, never `correct` (the
+    reference's substring test counts it as correct, covip_protocol.md §4).
     """
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return None
-    found = {m.lower() for m in _LABEL.findall(lines[-1])}
+    found = {"correct" if m.lower() == "correct" else "wrong" for m in _LABEL.findall(lines[-1])}
     return found.pop() if len(found) == 1 else None

@@ -47,6 +47,9 @@ class GeminiBackend:
     def secrets(self) -> list[str]:
         return [self._api_key] if self._api_key else []
 
+    def identity(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_version": self.api_version}
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Complete]:
         from google import genai

@@ -46,6 +46,10 @@ class HFBackend:
     def secrets(self) -> list[str]:
         return []
 
+    def identity(self) -> dict[str, Any]:
+        # `model` is only the directory's name, shared by every run's `checkpoint-500`; the path is not
+        return {"path": str(self.path.resolve()), "gguf_file": self.gguf_file}
+
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._loaded is None:

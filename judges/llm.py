@@ -70,7 +70,7 @@ class PromptRunner:
         self.concurrency = min(concurrency, backend.max_concurrency or concurrency)
         self.retry = retry
         self.stats = RunStats()
-        self._identity = spec.to_dict()
+        self._identity = {**spec.to_dict(), "endpoint": backend.identity()}  # the cache key's judge part
 
     def run(self, prompts: Sequence[str], choices: Sequence[str] | None) -> list[str | BaseException]:
         """One answer (or the final exception) per prompt, in order; identical prompts are asked once."""

@@ -4,7 +4,8 @@ The SDK's own retries are switched off (`max_retries=0`) so that back-off, Retry
 the attempt budget are ours (resilience.py) and every attempt is counted; the timeout is
 passed to the client, so a hung server costs one timeout, not forever. Sampling parameters
 outside OpenAI's schema (`top_k`, `min_p`) and the answer constraint travel in `extra_body`,
-which vLLM and SGLang read.
+which vLLM and SGLang read. OpenAI's reasoning models (gpt-5, the o-series) take
+`max_completion_tokens` and no temperature (`params_for_model`, shared with `covip_gpt`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,23 @@ from covip.judges.resilience import Transient, retry_after_seconds
 STANDARD = ("temperature", "top_p", "seed", "max_tokens")
 EXTRA = ("top_k", "min_p")
 CONSTRAINTS = ("structured_outputs", "guided_choice")
-# OpenAI's reasoning models reject `max_tokens`; they take `max_completion_tokens`.
-_COMPLETION_TOKENS_PREFIXES = ("gpt-5", "o1", "o3", "o4")
+REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")  # OpenAI's reasoning models: gpt-5 and the o-series
+SAMPLING = ("temperature", "top_p")
+
+
+def params_for_model(model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Chat-completion parameters as `model` accepts them; the one rule of the judge and `covip_gpt`.
+
+    OpenAI's reasoning models reject `max_tokens` and every sampling parameter: they get
+    `max_completion_tokens` (a budget their reasoning tokens share with the answer) and no
+    temperature or top_p, so they sample at their own default. Other models get `params` as is.
+    """
+    if not model.startswith(REASONING_PREFIXES):
+        return params
+    out = {k: v for k, v in params.items() if k not in SAMPLING}
+    if "max_tokens" in out:
+        out["max_completion_tokens"] = out.pop("max_tokens")
+    return out
 
 
 class OpenAIBackend:
@@ -54,6 +70,9 @@ class OpenAIBackend:
     def secrets(self) -> list[str]:
         return [self._api_key] if self._api_key != "EMPTY" else []
 
+    def identity(self) -> dict[str, Any]:
+        return {"base_url": self.base_url}  # two servers may serve different weights under one model name
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Complete]:
         import openai
@@ -62,9 +81,7 @@ class OpenAIBackend:
         try:
 
             async def complete(prompt: str, decoding: dict[str, Any], choices: Sequence[str] | None) -> str:
-                kwargs = {k: decoding[k] for k in STANDARD if k in decoding}
-                if "max_tokens" in kwargs and self.model.startswith(_COMPLETION_TOKENS_PREFIXES):
-                    kwargs["max_completion_tokens"] = kwargs.pop("max_tokens")
+                kwargs = params_for_model(self.model, {k: decoding[k] for k in STANDARD if k in decoding})
                 extra = {k: decoding[k] for k in EXTRA if k in decoding}
                 if choices and self.constrain == "structured_outputs":
                     extra["structured_outputs"] = {"choice": list(choices)}

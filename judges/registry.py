@@ -2,11 +2,11 @@
 
 Options (all backends but `rule`; `COVIP_JUDGE_OPTIONS` and `covip-judge --option` take them):
 - backend: `model` (required), `base_url`, `api_key_env`, `timeout` (seconds), `constrain`
-  (openai, gemini); `gguf_file`, `device`, `dtype` (hf);
+  (openai, gemini); `api_version` (gemini); `gguf_file`, `device`, `dtype` (hf);
 - judge: `preset` (`strict` default, `paper`), `concurrency` (requests in flight, default 16),
   `cache` (SQLite path, or `off`; default `$COVIP_JUDGE_CACHE` or
   `$COVIP_HOME/judge_cache.sqlite`), `max_attempts`, `retry_base_delay`, `retry_max_delay`,
-  `shuffle_seed` (MCQA only);
+  `shuffle_seed` (MCQA only: see `MCQA_ONLY_OPTIONS`);
 - decoding overrides of the preset: `temperature`, `top_p`, `top_k`, `min_p`, `seed`,
   `max_tokens` (null removes one).
 """
@@ -26,6 +26,9 @@ from covip.judges.rule import RuleJudge
 
 BACKENDS = ("openai", "gemini", "hf", "rule")
 JUDGE_OPTIONS = ("preset", "concurrency", "cache", "max_attempts", "retry_base_delay", "retry_max_delay")
+# Options that only a CapEval-QAs judge has. `make_binary_judge` rejects them; a run's shared
+# options (COVIP_JUDGE_OPTIONS) reach its LAR judge through `binary_options`, which leaves them out.
+MCQA_ONLY_OPTIONS = ("shuffle_seed",)
 
 
 def _backend_class(name: str) -> type:
@@ -87,7 +90,7 @@ def make_judge(backend: str = "rule", **options: Any) -> Judge:
         return RuleJudge()
     from covip.judges.llm import LLMJudge
 
-    built, rest = _split(backend, options, (*JUDGE_OPTIONS, "shuffle_seed"))
+    built, rest = _split(backend, options, (*JUDGE_OPTIONS, *MCQA_ONLY_OPTIONS))
     shuffle_seed = rest.get("shuffle_seed")
     return LLMJudge(
         built,
@@ -97,8 +100,13 @@ def make_judge(backend: str = "rule", **options: Any) -> Judge:
     )
 
 
+def binary_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of a run's judge as its binary (LAR) judge takes them: the MCQA-only ones left out."""
+    return {k: v for k, v in options.items() if k not in MCQA_ONLY_OPTIONS}
+
+
 def make_binary_judge(backend: str = "rule", **options: Any) -> BinaryJudge:
-    """The Correct/Wrong judge named `backend` (LAR), with the same options as `make_judge` but `shuffle_seed`."""
+    """The Correct/Wrong judge named `backend` (LAR), with the options of `make_judge` but the MCQA-only ones."""
     if backend == "rule":
         if options:
             raise ValueError(f"the rule binary judge takes no options, got {sorted(options)}")

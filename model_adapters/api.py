@@ -5,9 +5,10 @@ timeout) is retried with exponential back-off and jitter, honouring Retry-After
 (`covip.judges.resilience`); the SDKs' own retries are off so every attempt is ours. A request
 that still fails fails the run with the provider's message (keys redacted), unless
 `allow_errors=true`: then it becomes an empty answer marked `error`, counted like a safety
-block, never a caption. Token usage goes to lmms-eval's usage record (`results["usage"]`) and
-per-sample `token_counts`; the estimated cost (`covip.tasks.pricing`) is logged per call batch and
-written into the results by the `lmms_eval` command.
+block, never a caption: the tasks score it wrong without judging it. Token usage goes to
+lmms-eval's usage record (`results["usage"]`, per task) and per-sample `token_counts`; the
+estimated cost (`covip.tasks.pricing`) is logged per call batch and written into the results by
+the `lmms_eval` command.
 Keys come only from the environment and are never logged.
 """
 
@@ -126,16 +127,17 @@ class ApiAdapter(ChatAdapter):
             for o in outcomes
         ]
         self.blocked += sum(1 for r in replies if r.blocked and not r.blocked.startswith("error"))
-        self.account(replies)
+        self.account(requests, replies)
         return replies
 
-    def account(self, replies: list[Reply]) -> None:
-        """Usage into lmms-eval's record (results["usage"]) and the estimated cost into the log."""
+    def account(self, requests: list[ChatRequest], replies: list[Reply]) -> None:
+        """Usage into lmms-eval's record (results["usage"], by task) and the estimated cost into the log."""
         from lmms_eval.models.model_utils.usage_metrics import log_usage
 
-        for r in replies:
+        for request, r in zip(requests, replies, strict=True):
             log_usage(
                 self.model,
+                task_name=request.task,
                 input_tokens=r.input_tokens or 0,
                 output_tokens=r.output_tokens or 0,
                 reasoning_tokens=r.reasoning_tokens or 0,

@@ -22,10 +22,14 @@ GREEDY = {"temperature": 0.0, "do_sample": False}
 
 @dataclass
 class ChatRequest:
-    """One conversation to complete: messages with PIL images (or paths), and generation settings."""
+    """One conversation to complete: messages with PIL images (or paths), generation settings, its task.
+
+    `task` names the lmms-eval task that asked, so API token usage is recorded per task.
+    """
 
     messages: list[dict]
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
 
 
 @dataclass
@@ -54,7 +58,12 @@ class Reply:
 
 
 class BlockedText(str):
-    """An empty answer that says the provider refused it; the caption task counts these (`model_blocked`)."""
+    """An empty answer that says why there is none (refused, or failed with allow_errors); the tasks count it.
+
+    lmms-eval strips every response before `process_results` (its reasoning-tag filter). Stripping
+    an empty string changes nothing, so it returns this answer itself: a plain `str` would lose the
+    reason, and the task would score the empty answer as a caption (`model_blocked`).
+    """
 
     blocked = True
 
@@ -62,6 +71,11 @@ class BlockedText(str):
         obj = super().__new__(cls, "")
         obj.reason = reason
         return obj
+
+    def strip(self, chars: str | None = None) -> BlockedText:
+        return self
+
+    lstrip = rstrip = strip
 
 
 def images_in(messages: list[dict]) -> list[Image.Image]:
@@ -124,7 +138,7 @@ class ChatAdapter(lmms):
         for request in requests:
             _, doc_to_messages, gen_kwargs, doc_id, task, split = request.args
             messages = doc_to_messages(self.task_dict[task][split][doc_id])
-            out.append(ChatRequest(with_system_prompt(messages, self.system_prompt), dict(gen_kwargs or {})))
+            out.append(ChatRequest(with_system_prompt(messages, self.system_prompt), dict(gen_kwargs or {}), task))
         return out
 
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:

@@ -3,15 +3,18 @@
 Each turn becomes a `Content` whose parts keep the interleaving (text parts and inline image
 bytes, in order); the system turn becomes `system_instruction`, an assistant turn (CAG stage 2)
 a `model` turn. `thinking_budget` sets the thinking tokens (0 turns thinking off where the model
-allows it). A prompt blocked by the safety filter, or a candidate stopped for safety with no
-text, is a `blocked` outcome: an empty answer, counted, never a caption.
+allows it). Gemini counts thinking tokens against `max_output_tokens`, so a positive budget is
+added to the task's `max_new_tokens`: thinking cannot eat the answer's share. A prompt blocked
+by the safety filter, or a candidate stopped for safety with no text, is a `blocked` outcome: an
+empty answer, counted, never a caption. A candidate that ran out of tokens before any text is a
+failed request.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from covip.judges.backends import api_key_from_env
+from covip.judges.backends import EmptyAnswer, api_key_from_env
 from covip.judges.gemini_backend import GeminiBackend
 from covip.model_adapters.api import ApiAdapter, image_bytes, text_of
 from covip.model_adapters.chat import ChatRequest, Reply
@@ -85,9 +88,10 @@ class Gemini(ApiAdapter):
         if "max_new_tokens" not in gen:
             raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
         sample = bool(gen.get("do_sample")) or float(gen.get("temperature") or 0) > 0
+        thinking = max(self.thinking_budget or 0, 0)  # -1 (dynamic) and 0 (off) reserve nothing
         config: dict[str, Any] = {
             "system_instruction": system,
-            "max_output_tokens": int(gen["max_new_tokens"]),
+            "max_output_tokens": int(gen["max_new_tokens"]) + thinking,
             "temperature": float(gen.get("temperature") or 0),
             "top_p": gen.get("top_p") if sample else None,
             "candidate_count": 1,
@@ -121,8 +125,14 @@ class Gemini(ApiAdapter):
         reason = _name(candidate.finish_reason) if candidate is not None and candidate.finish_reason else None
         if not text and reason in BLOCK_REASONS:
             return Reply(text="", blocked=f"candidate blocked: {reason}", **counts)
+        if not text and reason == "MAX_TOKENS":
+            raise EmptyAnswer(
+                f"{self.model}: the token budget was spent before any answer text (finish reason MAX_TOKENS, "
+                f"{counts.get('reasoning_tokens') or 0} thinking tokens); set or raise thinking_budget (model_args): "
+                f"it is added to the task's max_new_tokens as room for thinking"
+            )
         if not text:
-            raise RuntimeError(f"{self.model}: no answer text (finish reason {reason})")
+            raise EmptyAnswer(f"{self.model}: no answer text (finish reason {reason})")
         return Reply(text=text, **counts)
 
 

@@ -2,21 +2,23 @@
 
 Messages keep their interleaving: each user turn becomes content parts in order, text parts
 as they are and images as data URLs (`detail` option). gpt-5 and the o-series take
-`max_completion_tokens` and no temperature; other models take `max_tokens` and temperature 0
-unless the task samples. A `content_filter` finish with no text is a `blocked` outcome.
-`vllm serve MODEL` + `base_url=http://127.0.0.1:8000/v1` is the server mode of `covip_vllm`.
+`max_completion_tokens` and no temperature, by the rule the judge follows too
+(`covip.judges.openai_backend.params_for_model`); other models take `max_tokens` and
+temperature 0 unless the task samples. The token budget is the task's `max_new_tokens` plus
+`reasoning_tokens` (default 0), headroom for the reasoning that shares it. A `content_filter`
+finish with no text is a `blocked` outcome; a `length` finish with no text is a failed request
+(the budget went to reasoning), never an empty caption. `vllm serve MODEL` +
+`base_url=http://127.0.0.1:8000/v1` is the server mode of `covip_vllm`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from covip.judges.backends import api_key_from_env
-from covip.judges.openai_backend import OpenAIBackend
+from covip.judges.backends import EmptyAnswer, api_key_from_env
+from covip.judges.openai_backend import OpenAIBackend, params_for_model
 from covip.model_adapters.api import ApiAdapter, data_url, text_of
 from covip.model_adapters.chat import ChatRequest, Reply
-
-REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")
 
 
 def openai_messages(messages: list[dict], detail: str | None = None, image_format: str = "PNG") -> list[dict]:
@@ -52,6 +54,7 @@ class GPT(ApiAdapter):
         api_key_env: str = "OPENAI_API_KEY",
         detail: str = "auto",
         reasoning_effort: str | None = None,
+        reasoning_tokens: int | str = 0,
         **options: Any,
     ) -> None:
         super().__init__(model=model, **options)
@@ -60,6 +63,9 @@ class GPT(ApiAdapter):
         self.base_url = base_url
         self.detail = detail
         self.reasoning_effort = reasoning_effort
+        self.reasoning_tokens = int(reasoning_tokens)
+        if self.reasoning_tokens < 0:
+            raise ValueError(f"covip_gpt: reasoning_tokens must be >= 0, got {reasoning_tokens!r}")
         # a local OpenAI-compatible server needs no real key; OpenAI's API does
         self._api_key = api_key_from_env([api_key_env], required=base_url is None) or "EMPTY"
 
@@ -80,16 +86,16 @@ class GPT(ApiAdapter):
     def params(self, gen: dict[str, Any]) -> dict[str, Any]:
         if "max_new_tokens" not in gen:
             raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
-        if self.model.startswith(REASONING_PREFIXES):
-            params: dict[str, Any] = {"max_completion_tokens": int(gen["max_new_tokens"])}
-            if self.reasoning_effort:
-                params["reasoning_effort"] = self.reasoning_effort
-            return params
         sample = bool(gen.get("do_sample")) or float(gen.get("temperature") or 0) > 0
-        params = {"max_tokens": int(gen["max_new_tokens"]), "temperature": float(gen.get("temperature") or 0)}
+        params: dict[str, Any] = {
+            "max_tokens": int(gen["max_new_tokens"]) + self.reasoning_tokens,
+            "temperature": float(gen.get("temperature") or 0),
+        }
         if sample and gen.get("top_p") is not None:
             params["top_p"] = float(gen["top_p"])
-        return params
+        if self.reasoning_effort:
+            params["reasoning_effort"] = self.reasoning_effort
+        return params_for_model(self.model, params)
 
     async def complete(self, client: Any, request: ChatRequest) -> Reply:
         response = await client.chat.completions.create(
@@ -109,6 +115,12 @@ class GPT(ApiAdapter):
         text = choice.message.content if choice else None
         if not text and choice is not None and choice.finish_reason == "content_filter":
             return Reply(text="", blocked="content_filter", **counts)
+        if not text and choice is not None and choice.finish_reason == "length":
+            raise EmptyAnswer(
+                f"{self.model}: the token budget was spent before any answer text (finish_reason length, "
+                f"{counts.get('reasoning_tokens', 0)} reasoning tokens); raise reasoning_tokens (model_args), "
+                f"which is added to the task's max_new_tokens, or lower reasoning_effort"
+            )
         if text is None:
-            raise RuntimeError(f"{self.model}: the server returned no answer text")
+            raise EmptyAnswer(f"{self.model}: the server returned no answer text")
         return Reply(text=text, **counts)

@@ -90,6 +90,29 @@ def test_gpt5_uses_max_completion_tokens_and_no_temperature():
     assert (reply.output_tokens, reply.reasoning_tokens) == (20, 30)
 
 
+def test_gpt5_reasoning_tokens_are_headroom_on_top_of_the_tasks_budget():
+    with openai_ok(FakeServer()) as server:
+        gpt(server, model="gpt-5", reasoning_tokens=2000).generate_chat([ChatRequest(messages(), GEN)])
+    assert server.requests[0].json["max_completion_tokens"] == 77 + 2000
+
+
+def test_budget_spent_on_reasoning_is_a_failed_request_not_an_empty_caption():
+    body = openai_chat_body("")
+    body["choices"][0]["finish_reason"] = "length"
+    body["usage"] = {
+        "prompt_tokens": 10,
+        "completion_tokens": 77,
+        "completion_tokens_details": {"reasoning_tokens": 77},
+    }
+    with FakeServer().route(OPENAI_CHAT, lambda r: Reply(body=body)) as server:
+        with pytest.raises(RuntimeError, match=r"budget was spent .* 77 reasoning tokens.*reasoning_tokens"):
+            gpt(server, model="gpt-5").generate_chat([ChatRequest(messages(), GEN)])
+        assert len(server.requests) == 1  # the same budget would fail again: not retried
+        model = gpt(server, model="gpt-5", allow_errors=True)
+        [reply] = model.generate_chat([ChatRequest(messages(), GEN)])
+    assert reply.text == "" and reply.blocked == "error: EmptyAnswer" and model.failed == 1
+
+
 def test_gpt_retries_429_honouring_retry_after_then_succeeds():
     server = openai_ok(FakeServer())
     server.script(
@@ -184,7 +207,7 @@ def test_gemini_payload_has_interleaved_parts_inline_images_and_settings():
     payload = request.json
     assert payload["systemInstruction"]["parts"] == [{"text": "Be brief."}]
     config = payload["generationConfig"]
-    assert config["maxOutputTokens"] == 77 and config["temperature"] == 0
+    assert config["maxOutputTokens"] == 77 + 128 and config["temperature"] == 0  # thinking tokens count as output
     assert list(config["thinkingConfig"].values()) == [128]  # the SDK decides the key spelling
     [content] = payload["contents"]
     parts = content["parts"]
@@ -212,6 +235,20 @@ def test_gemini_safety_block_is_counted_and_is_no_caption(body):
         [result] = model.generate_until([instance(messages(), model)])
     assert isinstance(result.text, BlockedText) and result.text == "" and result.text.blocked
     assert "SAFETY" in result.text.reason and model.blocked == 1
+
+
+def test_gemini_budget_spent_on_thinking_is_a_failed_request():
+    body = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "", "thought": True}]}, "finishReason": "MAX_TOKENS"}
+        ],
+        "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 0, "thoughtsTokenCount": 77},
+    }
+    with FakeServer().route(GEMINI_GENERATE, lambda r: Reply(body=body)) as server:
+        with pytest.raises(RuntimeError, match=r"MAX_TOKENS, 77 thinking tokens.*thinking_budget"):
+            gemini(server, model="gemini-3-pro-preview").generate_chat([ChatRequest(messages(), GEN)])
+    assert server.requests[0].json["generationConfig"]["maxOutputTokens"] == 77  # no budget given: none added
+    assert len(server.requests) == 1
 
 
 def test_gemini_retries_429_and_500_then_fails_loudly():

@@ -203,11 +203,12 @@ def test_bad_input_names_file_line_and_field(logged_run, tmp_path):
 
 def test_help_documents_backends_and_the_vllm_server():
     proc = subprocess.run([str(BIN / "covip-judge"), "score", "--help"], capture_output=True, text=True, check=True)
-    for word in ("openai", "gemini", "hf", "rule", "preset=strict|paper", "shuffle_seed", "cache=", "--allow-errors"):
+    documented = ("openai", "gemini", "hf", "rule", "preset=strict|paper", "shuffle_seed", "cache=", "--allow-errors")
+    for word in (*documented, "api_version=v1beta|v1", "--option preset=paper", "max_completion_tokens"):
         assert word in proc.stdout
-    assert "vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507-FP8 --host 127.0.0.1 --port 8000 --max-model-len 8192" in (
-        proc.stdout
-    )
+    flat = " ".join(proc.stdout.replace("\\\n", " ").split())  # continuation lines joined
+    serve = "vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507-FP8 --host 127.0.0.1 --port 8000"
+    assert serve + " --gpu-memory-utilization 0.8 --max-model-len 8192" in flat  # the reference's serving flags
 
 
 def test_lmms_eval_run_fails_on_judge_errors_unless_allowed(small_benchmark, tmp_path):
@@ -239,3 +240,58 @@ def test_lmms_eval_run_fails_on_judge_errors_unless_allowed(small_benchmark, tmp
     assert scores["judge_error,none"] == 2 * 9 and scores["acc_pos,none"] == 0.0  # errors count as wrong
     for text in (failing.stdout, failing.stderr, allowed.stdout, allowed.stderr, results.read_text()):
         assert FAKE_KEY not in text
+
+
+def lar_answer(prompt: str) -> str:
+    """A binary judge that says "Incorrect" for some responses: it must read as wrong, never as invalid."""
+    digest = hashlib.sha256(prompt.encode()).digest()
+    return "The response names the action.\nCorrect" if digest[0] % 2 else "It misses the action.\nIncorrect"
+
+
+def test_lar_with_an_llm_judge_and_the_runs_mcqa_options(small_benchmark, tmp_path):
+    with openai_server(lar_answer) as srv:
+        options = {
+            "model": "judge-m",
+            "base_url": f"{srv.url}/v1",
+            "shuffle_seed": 3,  # an MCQA-only option of the run's judge: the LAR judge leaves it out
+            "max_attempts": 2,
+            "retry_base_delay": 0.01,
+            "cache": "off",
+        }
+
+        def lar_run(name: str, **more) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", "covip_lar", "--log_samples"]
+                + ["--output_path", str(tmp_path / name)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env(
+                    tmp_path,
+                    COVIP_DATA=str(small_benchmark),
+                    COVIP_JUDGE="openai",
+                    COVIP_JUDGE_OPTIONS=json.dumps({**options, **more}),
+                ),
+            )
+
+        judged = lar_run("judged")
+        answers = [lar_answer(openai_prompt(r)) for r in srv.requests]
+        srv.route(OPENAI_CHAT, lambda r: Reply(500, {"error": {"message": "down"}}))
+        srv.routes = srv.routes[1:]
+        failing = lar_run("failing")
+        allowed = lar_run("allowed", allow_errors=True)
+    assert judged.returncode == 0, judged.stdout[-3000:] + judged.stderr[-3000:]
+    [results] = (tmp_path / "judged").rglob("*_results.json")
+    scores = json.loads(results.read_text())["results"]["covip_lar"]
+    [samples] = results.parent.glob("*_samples_covip_lar.jsonl")
+    records = [json.loads(line)["covip_record"] for line in samples.read_text().splitlines()]
+    correct = sum(a.endswith("\nCorrect") for a in answers)
+    assert len(answers) == len(records) == 3 and 0 < correct < 3  # both kinds of answer were given
+    assert sorted(r["verdict"] for r in records) == ["correct"] * correct + ["wrong"] * (3 - correct)
+    assert scores["lar_acc,none"] == pytest.approx(100 * correct / 3) and scores["judge_invalid,none"] == 0
+    assert records[0]["judge"]["backend"] == "openai" and "shuffle_seed" not in records[0]["judge"]["decoding"]
+    assert failing.returncode != 0 and "LAR judge calls failed" in failing.stdout + failing.stderr
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    [results] = (tmp_path / "allowed").rglob("*_results.json")
+    scores = json.loads(results.read_text())["results"]["covip_lar"]
+    assert scores["judge_error,none"] == 3 and scores["lar_acc,none"] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 
 import pytest
@@ -48,8 +49,10 @@ def test_extract_letter_layers(text, letter):
         ("Correct", "correct"),
         ("The response mentions the piano.\nVerdict: Correct.", "correct"),
         ("wrong", "wrong"),
-        ("Incorrect", None),  # the reference counts this as correct (substring); we do not
-        ("The answer is incorrect", None),
+        ("Incorrect", "wrong"),  # the reference counts this as correct (substring); we do not
+        ("The answer is incorrect", "wrong"),
+        ("Verdict: not correct.", "wrong"),
+        ("incorrectly phrased", None),
         ("Correct or wrong, hard to say", None),
         ("Correct.\nHmm, not sure.", None),  # only the final line counts
         ("", None),
@@ -120,6 +123,25 @@ def test_cache_roundtrip_and_keys(tmp_path):
     assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_cache_keeps_local_checkpoints_of_the_same_name_apart(monkeypatch, tmp_path):
+    from covip.judges.hf_backend import HFBackend
+
+    asked = []  # which checkpoint generated: the model call is stubbed, the cache is real
+
+    def generate(self, prompt, decoding):
+        asked.append(self.path)
+        return "Answer: \\boxed{A}"
+
+    monkeypatch.setattr(HFBackend, "generate", generate)
+    checkpoints = [tmp_path / run / "checkpoint-500" for run in ("run1", "run2")]
+    item = MCQA("s0/c0.Q1", "cap", "q?", {"A": "one", "B": "two", "C": "three", "D": "none"})
+    for path in [*checkpoints, checkpoints[0]]:
+        path.mkdir(parents=True, exist_ok=True)
+        judge = make_judge("hf", model=str(path), cache=str(tmp_path / "c.sqlite"))
+        assert judge.spec.model == "checkpoint-500" and judge.judge_many([item])[0].letter == "A"
+    assert asked == checkpoints  # run2's checkpoint was asked; run1's again was answered from the cache
+
+
 def test_default_cache_path(monkeypatch, tmp_path):
     monkeypatch.delenv("COVIP_JUDGE_CACHE", raising=False)
     monkeypatch.setenv("COVIP_HOME", str(tmp_path))
@@ -159,6 +181,18 @@ def test_retry_after_forms():
     assert retry_after_seconds({}) is None
 
 
+def test_mcqa_only_options_of_a_run_reach_its_binary_judge_left_out(monkeypatch):
+    from covip.tasks.judging import run_binary_judge, run_judge
+
+    options = {"model": "m", "base_url": "http://127.0.0.1:1/v1", "cache": "off", "shuffle_seed": 3}
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['shuffle_seed'\]"):
+        make_binary_judge("openai", **options)  # asked directly, it is refused, not ignored
+    monkeypatch.setenv("COVIP_JUDGE", "openai")
+    monkeypatch.setenv("COVIP_JUDGE_OPTIONS", json.dumps({**options, "allow_errors": True}))
+    assert run_judge().spec.decoding["shuffle_seed"] == 3
+    assert "shuffle_seed" not in run_binary_judge().spec.decoding
+
+
 def test_rule_binary_judge():
     judge = make_binary_judge("rule")
     assert isinstance(judge, RuleBinaryJudge)
@@ -191,7 +225,8 @@ def test_error_verdicts_are_counted_wrong_and_fatal_unless_allowed():
     scores = {name: fn([record]) for name, fn in metrics.CAPTION_METRICS.items()}
     assert scores["acc_pos"] == 50.0 and scores["acc_neg"] == pytest.approx(100 / 3)  # errors stay in denominators
     assert scores["judge_error"] == 2 and scores["judge_invalid"] == 1
-    assert metrics.letter_distribution([record]) == {"A": 1, "B": 0, "C": 0, "D": 1, "invalid": 1, "error": 2}
+    letters = {"A": 1, "B": 0, "C": 0, "D": 1, "invalid": 1, "error": 2, "blocked": 0}
+    assert metrics.letter_distribution([record]) == letters
     with pytest.raises(JudgeErrors, match=r"2 of 5 judge calls failed .*sample s1 question q: InternalServerError"):
         check_errors([record], allowed=False)
     check_errors([record], allowed=True)

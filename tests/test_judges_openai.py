@@ -51,6 +51,26 @@ def test_strict_payload_and_answer():
     assert j.spec.preset == "strict" and j.spec.prompt_hash and j.spec.decoding["temperature"] == 0.0
 
 
+def test_reasoning_models_get_max_completion_tokens_and_no_temperature():
+    with openai_server(lambda p: boxed("A")) as srv:
+        [verdict] = judge(srv, model="gpt-5-mini", top_p=0.9).judge_many(items())
+        body = srv.requests[0].json
+    assert verdict.letter == "A" and body["model"] == "gpt-5-mini"
+    assert body["max_completion_tokens"] == 512 and body["seed"] == 0  # OpenAI rejects sampling parameters here
+    assert not {"max_tokens", "temperature", "top_p"} & set(body)
+
+
+def test_cache_keeps_servers_apart(tmp_path):
+    cache = str(tmp_path / "cache.sqlite")
+    with openai_server(lambda p: boxed("A")) as first, openai_server(lambda p: boxed("B")) as second:
+        assert [v.letter for v in judge(first, cache=cache).judge_many(items(2))] == ["A", "A"]
+        # the same model name on another server may be other weights: asked again, not read from the cache
+        assert [v.letter for v in judge(second, cache=cache).judge_many(items(2))] == ["B", "B"]
+        again = judge(first, cache=cache)
+        assert [v.letter for v in again.judge_many(items(2))] == ["A", "A"] and again.stats.calls == 0
+    assert len(first.requests) == len(second.requests) == 2
+
+
 def test_paper_preset_sends_the_reference_sampling_and_reads_unparsed_as_d():
     with openai_server(lambda p: "I like turtles.") as srv:
         [verdict] = judge(srv, preset="paper").judge_many(items())
@@ -201,6 +221,6 @@ def test_binary_judge_reads_whole_words():
         [failed] = bj.judge_binary_many([BinaryQuestion("d", "d response", "x")])
         paper = make_binary_judge("openai", model="m", base_url=f"{srv.url}/v1", cache="off", preset="paper")
         [unparsed] = paper.judge_binary_many([BinaryQuestion("b", "b response", "played piano")])
-    assert [v.label for v in verdicts] == ["correct", "invalid", "wrong"]  # "Incorrect" is never correct
+    assert [v.label for v in verdicts] == ["correct", "wrong", "wrong"]  # "Incorrect" is wrong, never correct
     assert failed.label == "error" and unparsed.label == "wrong"
     assert "[Fact]\nplayed piano" in openai_prompt(srv.requests[0])

@@ -76,3 +76,52 @@ def test_names_match_whole_words_case_sensitively():
     names = ["Ann", "Will"]
     assert metrics.mentioned("Annie will come; Anna too", names) == set()
     assert metrics.mentioned("Ann's dog. Will!", names) == {0, 1}
+
+
+def caption_record(sample_id: str, caption: str, blocked: str | None) -> dict:
+    """An unjudged caption record: one positive and one negative concept, one question each."""
+    options = {"A": "the beach", "B": "the park", "C": "the lake", "D": "The answer cannot be determined"}
+    questions = [
+        {"qid": f"c{j}.Q1", "concept": j, "positive": j == 0, "question": "Where?", "options": options, "gold": "A"}
+        for j in (0, 1)
+    ]
+    return {"sample_id": sample_id, "caption": caption, "model_blocked": blocked, "questions": questions}
+
+
+def test_blocked_samples_are_not_judged_and_count_wrong_for_both():
+    from covip.judges.rule import RuleJudge
+    from covip.tasks.judging import judge_records
+
+    records = [caption_record("s0", "Anna at the beach.", None), caption_record("s1", "", "content_filter")]
+    judge_records(records, RuleJudge())
+    answered, blocked = records
+    assert [v["pred"] for v in answered["verdicts"]] == ["A", "A"]  # the rule judge reads "beach" for both
+    assert [v["pred"] for v in blocked["verdicts"]] == [metrics.BLOCKED] * 2  # an empty caption would get D, D
+    assert blocked["judge"] == answered["judge"]  # the run's judge, recorded on every record
+    assert metrics.CAPTION_METRICS["acc_pos"](records) == 50.0  # no question leaves a denominator
+    assert metrics.CAPTION_METRICS["acc_neg"](records) == 0.0
+    assert metrics.CAPTION_METRICS["model_blocked"](records) == 1
+    assert metrics.letter_distribution(records)[metrics.BLOCKED] == 2
+
+
+def test_blocked_diagnostic_responses_score_zero_and_are_counted(monkeypatch):
+    from covip.model_adapters.chat import BlockedText
+    from covip.tasks.diagnostic_task import diag_process_results, judge_lar_records
+
+    monkeypatch.delenv("COVIP_JUDGE", raising=False)
+    monkeypatch.delenv("COVIP_JUDGE_OPTIONS", raising=False)
+    common = {"mode": "direct", "control": "none", "preset": "covip", "data_location": "x", "manifest_sha256": "0"}
+    docs = {
+        "lsd": {**common, "task": "lsd", "answer": ""},  # an empty answer would even match an empty reference
+        "itr": {**common, "task": "itr", "trigger": "SKS"},
+        "lar": {**common, "task": "lar", "last_action": "playing the piano"},
+    }
+    records = []
+    for task, doc in docs.items():
+        record = diag_process_results({**doc, "sample_id": task}, [BlockedText("error: APITimeoutError")])
+        records.append(record["covip_record"])
+    judge_lar_records(records[2:])
+    assert [r["score"] for r in records] == [0.0, 0.0, 0.0]
+    assert records[2]["verdict"] == metrics.BLOCKED and records[2]["judge"]["backend"] == "rule"
+    for record in records:
+        assert metrics.DIAGNOSTIC_METRICS[record["task"]]["model_blocked"]([record]) == 1
