@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from importlib import resources
@@ -52,12 +51,11 @@ def diagnostic_score(records: list[dict]) -> dict[str, Any]:
     return {"n": len(records), "score": mean, "score_ci95": [max(0.0, ci[0]), min(100.0, ci[1])] if ci else None}
 
 
-def _date(sub: Submission) -> str:
-    if sub.card.get("date"):
-        return str(sub.card["date"])
-    stamps = sorted(str(r.get("date", "")) for r in sub.results.values())
-    m = re.match(r"^(\d{4})(\d{2})(\d{2})", stamps[-1]) if stamps else None
-    return f"{m[1]}-{m[2]}-{m[3]}" if m else ""
+def card(sub: Submission) -> tuple[dict[str, Any], list[str]]:
+    """The shown card: the given card's fields over those derived from the results, and which were derived."""
+    given = {k: v for k, v in sub.card.items() if k not in ("id", "name") and v not in (None, "")}
+    derived = {k: v for k, v in sub.derived_card.items() if k not in given}
+    return {**derived, **given}, sorted(derived)
 
 
 def _judge(sub: Submission) -> dict[str, Any]:
@@ -92,12 +90,12 @@ def model_entry(sub: Submission) -> dict[str, Any]:
         scores["overall"] = caption_score([r for rs in buckets.values() for r in rs])
         control_scores[control] = scores
     points = regression_points(pooled)
-    card = {k: v for k, v in sub.card.items() if k not in ("id", "name")}
-    card["date"] = _date(sub)
+    shown, derived = card(sub)
     return {
         "id": sub.model_id,
         "name": sub.name,
-        "card": card,
+        "card": shown,
+        "card_derived": derived,
         "card_source": sub.card_file or "none (no card given)",
         "model": sub.config.get("model"),
         "model_args": sub.config.get("model_args") or "",

@@ -17,7 +17,20 @@ from covip.leaderboard import summary
 from covip.leaderboard.aggregate import leaderboard
 from covip.leaderboard.site import build_site
 from covip.leaderboard.submission import Submission, discover, load_submission
-from covip.leaderboard.validate import is_valid, validate
+from covip.leaderboard.validate import RULES, is_valid, validate
+
+VALIDATE_HELP = f"""Check leaderboard submissions: lmms-eval output directories (results JSON, --log_samples
+logs, model card).
+
+{RULES}
+
+Exit status: 0 when every submission is valid, 2 when any is invalid (each problem printed with
+its file and field) or none is found."""
+BUILD_HELP = """Validate submissions (every check of `covip-leaderboard validate`), then write the static site:
+index.html, leaderboard.json, one page per model and per task with query-image thumbnails.
+
+Exit status: 0 when the site is written (its index.html printed), 2 when a submission is invalid
+(nothing is written), none is found, or --out is a directory that is not a leaderboard site."""
 
 
 def _load(paths: list[str], card: str | None) -> list[Submission]:
@@ -42,10 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summary", help="table of every model's scores under RUNS (writes summary.md/.json there)")
     s.add_argument("runs", help="directory holding lmms-eval output directories (with --log_samples)")
-    v = sub.add_parser("validate", help="check submissions (lmms-eval output directories); exit 0 valid, 2 invalid")
+    raw = argparse.RawDescriptionHelpFormatter
+    v = sub.add_parser(
+        "validate",
+        help="check submissions (lmms-eval output directories); exit 0 valid, 2 invalid",
+        description=VALIDATE_HELP,
+        formatter_class=raw,
+    )
     v.add_argument("paths", nargs="+", help="submission directories, or directories holding several")
     v.add_argument("--card", help="model card YAML (only with a single submission)")
-    b = sub.add_parser("build", help="validate submissions and write the static site")
+    b = sub.add_parser(
+        "build", help="validate submissions and write the static site", description=BUILD_HELP, formatter_class=raw
+    )
     b.add_argument("results", nargs="+", help="submission directories, or directories holding several")
     b.add_argument("--out", required=True, help="site directory (created; a previous site there is replaced)")
     b.add_argument("--card", help="model card YAML (only with a single submission)")

@@ -42,6 +42,7 @@ CARD_LABELS = {
 }
 DIAG_NAMES = {"lsd": "LSD", "lar": "LAR", "itr": "ITR"}
 NOT_GIVEN = '<span class="muted">not given</span>'
+DERIVED = '<span class="muted" title="not on the model card: read from the results\' config">(from the results)</span>'
 RIGHT, WRONG = '<span class="ok">✓ right</span>', '<span class="bad">✗ wrong</span>'
 
 
@@ -281,8 +282,10 @@ def model_page(entry: dict, task_links: list[tuple[str, str]], index: int) -> st
     card = entry["card"]
     items = [f"<dt>Model id</dt><dd>{e(entry['id'])}</dd>"]
     for key, label in CARD_LABELS.items():
-        given = card.get(key) not in (None, "")
-        items.append(f"<dt>{label}</dt><dd>{e(card[key]) if given else NOT_GIVEN}</dd>")
+        value = e(card[key]) if card.get(key) not in (None, "") else NOT_GIVEN
+        if key in entry["card_derived"]:
+            value += f" {DERIVED}"
+        items.append(f"<dt>{label}</dt><dd>{value}</dd>")
     items.append(
         f'<dt>Judge</dt><dd>{judge_badge(entry["judge"])} <span class="muted">{e(entry["judge"].get("id"))}</span></dd>'
     )

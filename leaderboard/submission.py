@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ CARD_FILE = "card.yaml"
 CARD_FIELDS = ("id", "name", "parameters", "base_model", "method", "training_data", "access", "date", "notes")
 ACCESS = ("open", "api")
 OBJECT_FIELDS = ("versions", "config", "n-samples", "covip", "configs", "group_subtasks")
+MODEL_ACCESS = {"covip_gpt": "api", "covip_gemini": "api", "covip_qwen3_vl": "open", "covip_vllm": "open"}
+BASELINES = ("covip_oracle", "covip_shortcut", "covip_blind", "covip_retrieval")
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,44 @@ class Submission:
         return str(self.card.get("name") or self.model_id)
 
     @property
+    def derived_card(self) -> dict[str, str]:
+        """Card fields the results themselves establish, shown where the card leaves them out.
+
+        Only what lmms-eval's config says for sure: the base model is `pretrained=`, `lora=` means a
+        LoRA adapter, the adapter tells open weights from an API, a baseline is one of ours, and
+        the run's date. Parameters or training data are never guessed.
+        """
+        model, args = str(self.config.get("model") or ""), parse_model_args(self.config.get("model_args"))
+        card: dict[str, str] = {}
+        if args.get("pretrained"):
+            card["base_model"] = args["pretrained"]
+        if args.get("lora"):
+            card["method"], card["notes"] = "LoRA adapter", f"adapter: {args['lora']}"
+        if model in BASELINES:
+            card["method"] = f"baseline ({model.removeprefix('covip_')}, shipped with CoViP bench)"
+        if model in MODEL_ACCESS:
+            card["access"] = MODEL_ACCESS[model]
+        stamps = sorted(str(r.get("date", "")) for r in self.results.values())
+        m = re.match(r"^(\d{4})(\d{2})(\d{2})", stamps[-1]) if stamps else None
+        if m:
+            card["date"] = f"{m[1]}-{m[2]}-{m[3]}"
+        return card
+
+    @property
     def covip(self) -> dict[str, Any]:
         """The `covip` provenance block of the first results file that has one."""
         for results in self.results.values():
             if isinstance(results.get("covip"), dict):
                 return results["covip"]
         return {}
+
+
+def parse_model_args(model_args: Any) -> dict[str, str]:
+    """lmms-eval's `--model_args` string `key=value,key=value` as a dict (anything else: empty)."""
+    if not isinstance(model_args, str):
+        return {}
+    pairs = (item.split("=", 1) for item in model_args.split(",") if "=" in item)
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -179,6 +215,9 @@ def _load_tasks(sub: Submission, path: Path, results: dict, limits: Limits) -> N
         if is_group(task) or task in groups:
             continue
         info = task_info(task)
+        if not isinstance(reported, dict):
+            sub.problem(path, f"results.{task}", f"must be an object of metrics, got {type(reported).__name__}")
+            continue
         if info is None:
             sub.problem(path, f"results.{task}", "unknown task: not one of the CoViP tasks this leaderboard knows")
             continue
@@ -187,7 +226,7 @@ def _load_tasks(sub: Submission, path: Path, results: dict, limits: Limits) -> N
             sub.problem(path, f"results.{task}", f"task also reported by {first}: which run counts is ambiguous")
             continue
         samples = path.parent / f"{stamp}_samples_{task}.jsonl"
-        log = TaskLog(info, path, samples, reported if isinstance(reported, dict) else {})
+        log = TaskLog(info, path, samples, reported)
         sub.tasks[task] = log
         if not _safe_file(sub, samples, limits.samples_bytes):
             if not samples.exists():
@@ -239,4 +278,5 @@ def _load_card(sub: Submission, card_path: Path | None, limits: Limits) -> None:
     if not isinstance(card, dict):
         sub.problem(sub.card_file, "card", "must be a mapping of card fields")
         return
-    sub.card = card
+    # YAML reads an unquoted `date: 2025-01-01` as a date: keep it, as its ISO text.
+    sub.card = {key: value.isoformat() if isinstance(value, date) else value for key, value in card.items()}

@@ -1,17 +1,6 @@
 """Validation of leaderboard submissions: nothing reaches the site that the per-sample logs do not support.
 
-Rules (each `Problem` names the file and the field or line):
-- schema: the results file has lmms-eval's fields and the `covip` provenance block; each sample
-  record has its task family's fields with the right types;
-- tasks: every task is a known CoViP task, at the version this package ships;
-- judge: the judge configuration is present, and one judge judged the whole submission;
-- completeness: a sample log per task with exactly the samples the run counted (no `--limit`),
-  doc ids 0..n-1, no duplicate sample;
-- recomputation: every reported aggregate equals its value recomputed from the per-sample
-  records (and each record's recognition F1 equals the one recomputed from its caption);
-- numbers: no NaN or infinity anywhere; sizes: no absurd caption, card value or file;
-- paths: no file outside the submission directory (checked while reading, see submission.py);
-- identity: no two submissions with the same model id.
+The rules are listed in `RULES`, which `covip-leaderboard validate --help` prints.
 """
 
 from __future__ import annotations
@@ -21,16 +10,29 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from covip.judges.protocol import ERROR, INVALID
 from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Problem, Submission, TaskLog
 from covip.leaderboard.tasks import RECOMPUTE
 from covip.tasks import metrics
 from covip.tasks.metrics import RECORD_KEY
 
 LETTERS = ("A", "B", "C", "D")
-PREDICTIONS = (*LETTERS, INVALID, ERROR)
 REQUIRED_RESULTS_FIELDS = ("results", "versions", "config", "n-samples", "covip")
 TOLERANCE = 1e-6
+QUESTIONS_PER_CONCEPT = 3  # the data model: 3 MCQAs per context concept
+RULES = """Rules (each problem names the file and the field or line):
+- schema: the results file has lmms-eval's fields and the `covip` provenance block; each sample
+  record has its task family's fields with the right types;
+- tasks: every task is a known CoViP task, at the version this package ships;
+- judge: the judge configuration is present, and one judge judged the whole submission;
+- completeness: a sample log per task with exactly the samples the run counted (no `--limit`),
+  doc ids 0..n-1, no duplicate sample; each caption record has 3 questions per context concept
+  and one verdict per question (a record cannot leave out the questions it got wrong);
+- recomputation: every metric the task YAML declares is reported, and equals its value
+  recomputed from the per-sample records (and each record's recognition F1 equals the one
+  recomputed from its caption);
+- numbers: no NaN or infinity anywhere; sizes: no absurd caption, card value or file;
+- paths: no file outside the submission directory, a symlink out say (checked while reading);
+- identity: no two submissions with the same model id."""
 
 
 def non_finite(value: Any, path: str = "") -> Iterator[str]:
@@ -138,6 +140,10 @@ def _check_task(sub: Submission, log: TaskLog, limits: Limits) -> Iterator[Probl
         yield Problem(sfile, "doc_id", f"doc ids are not 0..{n - 1} once each: samples missing or repeated")
     record_problems = list(_check_records(sub, log, limits))
     yield from record_problems
+    reported = {key.split(",", 1)[0] for key in log.reported if "," in key}
+    for name in info.metrics:
+        if name not in reported:
+            yield Problem(rfile, f"results.{info.name}.{name},none", "missing: the task's metric_list declares it")
     if not record_problems and len(log.records) == n:
         yield from _check_aggregates(sub, log)
 
@@ -211,12 +217,44 @@ def _check_caption(record: dict, log: TaskLog, limits: Limits) -> Iterator[tuple
             )
         if v.get("gold") not in LETTERS:
             yield f"verdicts[{i}].gold", f"{v.get('gold')!r} is not one of {LETTERS}"
-        if v.get("pred") not in PREDICTIONS:
-            yield f"verdicts[{i}].pred", f"{v.get('pred')!r} is not one of {PREDICTIONS}"
+        if v.get("pred") not in metrics.PREDICTIONS:
+            yield f"verdicts[{i}].pred", f"{v.get('pred')!r} is not one of {metrics.PREDICTIONS}"
         if not isinstance(v.get("qid"), str):
             yield f"verdicts[{i}].qid", "missing or not a string"
+    yield from _check_coverage(record, names)
     if not isinstance(record.get("judge"), dict) or not isinstance(record["judge"].get("id"), str):
         yield "judge.id", "missing: which judge gave these verdicts is unknown"
+
+
+def _check_coverage(record: dict, names: list[str]) -> Iterator[tuple[str, str]]:
+    """Every context concept has its questions and every question exactly one verdict, of its concept.
+
+    Without this a record could drop the questions it got wrong (and a results file report the
+    scores of what is left): the aggregates would still recompute.
+    """
+    questions = record.get("questions")
+    if not isinstance(questions, list) or not all(
+        isinstance(q, dict) and isinstance(q.get("qid"), str) and isinstance(q.get("concept"), int) for q in questions
+    ):
+        yield "questions", "missing, or not a list of questions with a string qid and an integer concept"
+        return
+    per_concept = Counter(q["concept"] for q in questions)
+    for j, name in enumerate(names):
+        if per_concept[j] != QUESTIONS_PER_CONCEPT:
+            yield "questions", f"concept {j} ({name}) has {per_concept[j]} questions, not {QUESTIONS_PER_CONCEPT}"
+    concept_of = {q["qid"]: q["concept"] for q in questions}
+    if len(concept_of) != len(questions):
+        yield "questions", "question ids repeat"
+    judged = Counter(v["qid"] for v in record["verdicts"] if isinstance(v, dict) and isinstance(v.get("qid"), str))
+    if missing := sorted(q for q in concept_of if not judged[q]):
+        yield "verdicts", f"no verdict for question(s) {', '.join(missing)}"
+    if extra := sorted(q for q, count in judged.items() if count > 1 or q not in concept_of):
+        yield "verdicts", f"question(s) {', '.join(extra)} judged more than once or not among the record's questions"
+    for i, v in enumerate(record["verdicts"]):
+        qid = v.get("qid") if isinstance(v, dict) else None
+        if isinstance(qid, str) and qid in concept_of and v.get("concept") != concept_of[qid]:
+            message = f"{v.get('concept')!r}, but question {qid} is of concept {concept_of[qid]}"
+            yield f"verdicts[{i}].concept", message
 
 
 def _check_diagnostic(record: dict, log: TaskLog, limits: Limits) -> Iterator[tuple[str, str]]:

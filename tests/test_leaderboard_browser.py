@@ -2,7 +2,8 @@
 
 Opens the site from disk, clicks a column header with a real mouse event and checks the row order
 changed; checks there is no console error, no CSP violation, no script dialog (a model named
-`<script>alert(1)</script>` must stay text) and no request outside the site directory; saves a
+`<script>alert(1)</script>` must stay text), that the site's own script, stylesheet and a query
+thumbnail were requested and loaded, and that no request left the site directory; saves a
 screenshot and checks it is not blank. The Makefile's `test` target installs chromium when missing.
 """
 
@@ -25,6 +26,7 @@ from PIL import Image, ImageStat
 from test_leaderboard_data import EVIL, make_submission
 
 from covip.leaderboard.cli import main
+from covip.tasks.dataset import MANIFEST, sha256_file
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -140,6 +142,23 @@ class Browser:
     def requests(self) -> list[str]:
         return [ev["params"]["request"]["url"] for ev in self.events if ev.get("method") == "Network.requestWillBeSent"]
 
+    def loaded(self) -> set[str]:
+        """URLs of the requests that finished loading (neither failed nor blocked)."""
+        urls = {
+            ev["params"]["requestId"]: ev["params"]["request"]["url"]
+            for ev in self.events
+            if ev.get("method") == "Network.requestWillBeSent"
+        }
+        done = (ev["params"]["requestId"] for ev in self.events if ev.get("method") == "Network.loadingFinished")
+        return {urls[i] for i in done if i in urls}
+
+    def only_site_requests(self, site: Path, expected: list[str]) -> None:
+        """The expected site files were requested and loaded, and nothing outside the site was requested."""
+        site_url = site.resolve().as_uri() + "/"
+        assert [u for u in self.requests() if not u.startswith(site_url)] == []
+        missing = [name for name in expected if site_url + name not in self.loaded()]
+        assert missing == [], f"not loaded: {missing}; requests: {self.requests()}"
+
     def close(self) -> None:
         if getattr(self, "ws", None):
             self.ws.close()
@@ -152,11 +171,13 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, small_benchmark: Path) -> Path:
+    """Three models, on the benchmark data so that the sample pages show query thumbnails."""
     root = tmp_path_factory.mktemp("subs")
-    make_submission(root / "good", "model_good", f1s=[0.0, 0.5, 1.0, 1.0], right=[0, 1, 3, 3])
-    make_submission(root / "evil", EVIL, f1s=[0.0, 1.0, 1.0], right=[1, 2, 3])
-    make_submission(root / "flat", "model_flat", f1s=[0.5, 1.0, 0.0], right=[3, 0, 2])
+    data = {"location": str(small_benchmark), "manifest": sha256_file(small_benchmark / MANIFEST)}
+    make_submission(root / "good", "model_good", f1s=[0.0, 0.5, 1.0, 1.0], right=[0, 1, 3, 3], data=data)
+    make_submission(root / "evil", EVIL, f1s=[0.0, 1.0, 1.0], right=[1, 2, 3], data=data)
+    make_submission(root / "flat", "model_flat", f1s=[0.5, 1.0, 0.0], right=[3, 0, 2], data=data)
     out = tmp_path_factory.mktemp("site") / "site"
     assert main(["build", str(root), "--out", str(out)]) == 0
     return out
@@ -169,6 +190,13 @@ def browser():
     b.close()
 
 
+ASSETS = ["assets/leaderboard.js", "assets/leaderboard.css"]
+# Waits for the first query thumbnail (lazy-loaded) and gives its URL and decoded width (0: not loaded).
+IMAGE_LOADED = """new Promise(resolve => {
+  const img = document.querySelector('section.sample img');
+  const done = () => resolve({src: img.currentSrc, width: img.naturalWidth});
+  if (img.complete) done(); else { img.addEventListener('load', done); img.addEventListener('error', done); }
+})"""
 FIRST_COLUMN = (
     "Array.from(document.querySelectorAll('#captioning + p + div table tbody:first-of-type tr'))"
     ".map(r => r.cells[1].textContent.trim())"
@@ -194,9 +222,7 @@ def test_index_sorts_on_click_without_errors_or_outside_requests(site: Path, bro
     assert browser.eval("document.querySelectorAll('tbody.reported')[0].rows.length") == 9
     browser.settle()
     assert browser.errors() == []
-    site_url = site.resolve().as_uri() + "/"
-    outside = [u for u in browser.requests() if not u.startswith(site_url)]
-    assert outside == [], outside
+    browser.only_site_requests(site, ASSETS)
     shot = browser.screenshot(tmp_path / "index.png")
     assert max(hi - lo for lo, hi in ImageStat.Stat(shot.convert("L")).extrema) > 100
     assert len(shot.convert("RGB").getcolors(2**20) or []) > 50  # text, tables and charts, not a blank page
@@ -213,10 +239,11 @@ def test_model_and_sample_pages_load_clean(site: Path, browser: Browser, tmp_pat
     browser.open(sample)
     assert browser.eval("document.querySelectorAll('section.sample').length") == 3
     assert browser.eval("document.querySelector('p.caption').textContent").startswith("Caption")
+    thumb = browser.eval(IMAGE_LOADED)
+    assert thumb["width"] > 0, "the query thumbnail did not load under the Content-Security-Policy"
     browser.settle()
     assert browser.errors() == []
-    outside = [u for u in browser.requests() if not u.startswith(site.resolve().as_uri() + "/")]
-    assert outside == [], outside
+    browser.only_site_requests(site, [*ASSETS, thumb["src"].removeprefix(site.resolve().as_uri() + "/")])
     # The Content-Security-Policy is in force: an image pointed outside the site is blocked, not fetched.
     browser.eval(
         "(() => { const i = new Image(); i.src = 'http://127.0.0.1:9/probe.png'; document.body.append(i); })()"

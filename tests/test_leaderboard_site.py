@@ -10,6 +10,7 @@ import pytest
 from test_leaderboard_data import EVIL, STAMP, caption_record, edit_json, make_submission, write_results
 
 from covip.leaderboard.cli import main
+from covip.leaderboard.site import NOT_GIVEN
 from covip.tasks.dataset import MANIFEST, sha256_file
 
 EVIL_TEXT = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -94,3 +95,17 @@ def test_build_refuses_to_overwrite_a_directory_that_is_not_a_site(tmp_path: Pat
     assert (tmp_path / "site" / "precious.txt").read_text() == "keep"
     assert main(["build", str(tmp_path / "subs"), "--out", str(tmp_path / "new")]) == 0
     assert main(["build", str(tmp_path / "subs"), "--out", str(tmp_path / "new")]) == 0  # a previous site is replaced
+
+
+def test_model_page_marks_card_fields_derived_from_the_results(tmp_path: Path) -> None:
+    make_submission(tmp_path / "subs" / "a", "covip_qwen3_vl", [1.0], [3], card={"name": "Mine", "method": "GSPO"})
+    edit_json(
+        tmp_path / "subs" / "a" / f"{STAMP}_results.json",
+        lambda d: d["config"].update(model_args="pretrained=Qwen/Qwen3-VL-8B-Instruct"),
+    )
+    out = build(tmp_path)
+    html = next(p for p in (out / "models").glob("*.html")).read_text()
+    assert "<dt>Base model</dt><dd>Qwen/Qwen3-VL-8B-Instruct <span" in html
+    assert "<dt>Personalization method</dt><dd>GSPO</dd>" in html  # the card's value, not derived
+    assert html.count("(from the results)</span>") == 3  # base model, access and date
+    assert f"<dt>Training data</dt><dd>{NOT_GIVEN}</dd>" in html
