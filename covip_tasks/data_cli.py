@@ -7,7 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from covip.tasks.dataset import MANIFEST, SPLITS, load_caption_dataset, verify_manifest
+from covip.tasks.dataset import (
+    MANIFEST,
+    SPLITS,
+    TASKS,
+    load_caption_dataset,
+    load_diagnostic_dataset,
+    task_file,
+    verify_manifest,
+)
 from covip.tasks.schema import DataError
 from covip.tasks.sources import default_data_dir
 
@@ -15,18 +23,17 @@ from covip.tasks.sources import default_data_dir
 def _build(args: argparse.Namespace) -> int:
     from covip.tasks.builder.build import BuildConfig, build
 
-    buckets = tuple(int(b) for b in args.buckets.split(","))
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     config = BuildConfig(
-        Path(args.out),
-        args.seed,
-        args.per_bucket,
-        args.split,
-        buckets,
-        args.force,
-        tasks,
-        args.diag_samples,
-        args.trigger,
+        out=Path(args.out),
+        seed=args.seed,
+        per_bucket=args.per_bucket,
+        split=args.split,
+        buckets=tuple(int(b) for b in args.buckets.split(",")),
+        force=args.force,
+        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
+        diag_samples=args.diag_samples,
+        trigger=args.trigger,
+        workers=args.workers,
     )
     for path in build(config):
         print(f"wrote {path}")
@@ -34,23 +41,47 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_count(root: Path, task: str, split: str) -> int:
+    if task == "caption":
+        return len(load_caption_dataset(root, split).samples)
+    return len(load_diagnostic_dataset(root, task, split)[0])
+
+
 def _validate(args: argparse.Namespace) -> int:
+    """Check every task file of the chosen splits, then the manifest; report all problems, not the first."""
     root = Path(args.dir)
-    try:
-        data = load_caption_dataset(root, args.split)
-    except (DataError, FileNotFoundError) as exc:
-        print(f"INVALID: {exc}", file=sys.stderr)
+    files = [
+        (task, split) for split in args.split or SPLITS for task in TASKS if (root / task_file(task, split)).is_file()
+    ]
+    if not files:
+        splits = ", ".join(args.split or SPLITS)
+        print(
+            f"INVALID: {root}: no dataset file of split(s) {splits} ({', '.join(TASKS)}); see `covip-data build`",
+            file=sys.stderr,
+        )
         return 2
-    if (root / MANIFEST).is_file():
-        changed = verify_manifest(root)
-        if changed:
-            print(
-                f"INVALID: {root / MANIFEST}: sha256 mismatch or missing file: {', '.join(changed[:20])}",
-                file=sys.stderr,
-            )
-            return 2
-    print(f"OK: {len(data.samples)} samples in {root / ('caption_' + args.split + '.jsonl')}")
-    return 0
+    invalid = False
+    for task, split in files:
+        try:
+            print(f"OK: {_load_count(root, task, split)} samples in {root / task_file(task, split)}")
+        except DataError as exc:
+            print(f"INVALID: {exc}", file=sys.stderr)
+            invalid = True
+    problem = _manifest_problem(root / MANIFEST)
+    if problem:
+        print(f"INVALID: {root / MANIFEST}: {problem}", file=sys.stderr)
+    return 2 if invalid or problem else 0
+
+
+def _manifest_problem(manifest: Path) -> str | None:
+    """What is wrong with the manifest's sha256 list (None when intact or absent: reference data has none)."""
+    if not manifest.is_file():
+        return None
+    try:
+        changed = verify_manifest(manifest.parent)
+    except (ValueError, OSError) as exc:
+        return f"unreadable: {exc}"
+    return f"sha256 mismatch or missing file: {', '.join(changed[:20])}" if changed else None
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -102,11 +133,14 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "validate",
         help="check a dataset; exit 0 if valid, 2 if not",
-        description="Validate every record of a canonical dataset directory and its manifest; "
-        "each problem names the file, the record and the field. Exit status 0 valid, 2 invalid.",
+        description="Validate every record of every task file (caption, lsd, lar, itr) of a canonical dataset "
+        "directory, then its manifest; each problem names the file, the record and the field. "
+        "Exit status 0 valid, 2 invalid.",
     )
     v.add_argument("dir", help="dataset directory")
-    v.add_argument("--split", choices=SPLITS, default="test")
+    v.add_argument(
+        "--split", choices=SPLITS, action="append", help="split to check; repeatable (default: every split present)"
+    )
     v.set_defaults(func=_validate)
 
     e = sub.add_parser(

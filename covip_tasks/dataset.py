@@ -50,6 +50,14 @@ def diagnostic_file(task: str, split: str) -> str:
     return f"{task}_{split}.jsonl"
 
 
+TASKS = ("caption", *DIAGNOSTIC_TARGET)  # order fixed: the builder derives per-task seeds from it
+
+
+def task_file(task: str, split: str) -> str:
+    """The JSONL file of one task's split: `caption_{split}.jsonl` or `{lsd,lar,itr}_{split}.jsonl`."""
+    return caption_file(split) if task == "caption" else diagnostic_file(task, split)
+
+
 @dataclass(frozen=True)
 class CaptionDataset:
     """Validated samples of one split, with the directory their image paths are relative to."""

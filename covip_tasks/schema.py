@@ -16,6 +16,7 @@ ANSWER_LETTERS = ("A", "B", "C")
 OPTION_LETTERS = ("A", "B", "C", "D")
 UNDETERMINED = "The answer cannot be determined"
 MAX_BUCKET = 4
+QAS_PER_CONCEPT = 3  # as in the paper (covip_protocol.md §1.5): Acc+ and Acc- weigh every concept alike
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,12 @@ def parse_qa(checker: Checker, record: str, obj: Any, path: str) -> QA:
                 checker.add(record, f"{path}.options.{letter}", "must be a non-empty string")
         if options.get("D") != UNDETERMINED:
             checker.add(record, f"{path}.options.D", f"must be {UNDETERMINED!r}, got {options.get('D')!r}")
+        seen: dict[str, str] = {}
+        for letter in OPTION_LETTERS:  # a repeated option makes two letters equally right
+            text = options[letter].strip().casefold() if isinstance(options[letter], str) else ""
+            if text and text in seen:
+                checker.add(record, f"{path}.options.{letter}", f"repeats option {seen[text]}: {options[letter]!r}")
+            seen.setdefault(text, letter)
     answer = obj.get("answer")
     if answer not in ANSWER_LETTERS:
         checker.add(record, f"{path}.answer", f"must be one of A, B, C, got {answer!r}")
@@ -172,10 +179,18 @@ def parse_caption_sample(checker: Checker, record: str, obj: Any, image_exists=N
                 checker.add(record, f"{path}.image", problem)
         dialogue = _str(checker, record, c, "dialogue", f"{path}.dialogue")
         qas_obj = c.get("qas")
-        if not isinstance(qas_obj, list) or not qas_obj:
-            checker.add(record, f"{path}.qas", "must be a non-empty list of QAs")
+        if not isinstance(qas_obj, list):
+            checker.add(record, f"{path}.qas", f"must be a list of {QAS_PER_CONCEPT} QAs, got {type(qas_obj).__name__}")
             qas_obj = []
+        elif len(qas_obj) != QAS_PER_CONCEPT:
+            checker.add(record, f"{path}.qas", f"must hold exactly {QAS_PER_CONCEPT} QAs, got {len(qas_obj)}")
         qas = tuple(parse_qa(checker, record, q, f"{path}.qas[{k}]") for k, q in enumerate(qas_obj))
+        first: dict[str, int] = {}
+        for k, qa in enumerate(qas):  # results name a question by concept and id (`c{j}.{id}`)
+            if qa.id in first:
+                checker.add(record, f"{path}.qas[{k}].id", f"duplicate {qa.id!r} (also qas[{first[qa.id]}])")
+            elif qa.id:
+                first[qa.id] = k
         concepts.append(Concept(name, image, dialogue, qas))
     names = [c.name for c in concepts if c.name]
     if len(set(names)) != len(names):

@@ -5,8 +5,9 @@ where `default` means the directory `covip-data build` writes by default (so the
 benchmark is what a plain `lmms_eval --tasks covip_caption` evaluates). Accepted forms:
 
 - a canonical dataset directory (has `caption_test.jsonl`, written by `covip-data build`);
-- a directory with the paper's test-set files (`meta_*.jsonl` and `QAS_GT_test.json`),
-  image paths relative to that directory;
+- a directory with the paper's test-set files (one `meta_*.jsonl` and `QAS_GT_test.json`),
+  image paths relative to that directory, plus `sample_ids.json` and `concept_names.json`
+  when present (what `covip-data export` writes), so ids and names survive the round trip;
 - `hf:<dataset id or saved-to-disk path>` for the paper's HF captioning dataset layout.
 
 The diagnostic tasks read the same canonical directory (`lsd_test.jsonl`, ...); the paper's
@@ -20,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covip.tasks.dataset import caption_file, diagnostic_file, load_caption_dataset, load_diagnostic_dataset
+from covip.tasks.reference_format import (
+    CONCEPT_NAMES_FILE,
+    QAS_GT_FILE,
+    SAMPLE_IDS_FILE,
+    load_hf_caption_dataset,
+    load_hf_diagnostic_dataset,
+    load_reference_testset,
+)
 from covip.tasks.schema import CaptionSample, DiagnosticSample
 
 ENV_DATA = "COVIP_DATA"
@@ -51,8 +60,6 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
     """Load the captioning samples from wherever the user pointed us; errors name the location."""
     location = resolve_location(dataset_path)
     if location.startswith("hf:"):
-        from covip.tasks.reference_format import load_hf_caption_dataset
-
         cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
         samples = load_hf_caption_dataset(location[3:], split=split, image_dir=cache)
         return Source(location, cache, tuple(samples), "")
@@ -61,15 +68,28 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
         data = load_caption_dataset(root, split)
         return Source(location, root, data.samples, data.manifest_sha256)
     metas = sorted(root.glob("meta_*.jsonl")) if root.is_dir() else []
-    if metas and (root / "QAS_GT_test.json").is_file():
-        from covip.tasks.reference_format import load_reference_testset
-
-        samples = load_reference_testset(metas[0], root / "QAS_GT_test.json", root)
-        return Source(location, root, tuple(samples), "")
+    if metas and (root / QAS_GT_FILE).is_file():
+        return Source(location, root, tuple(_load_reference_dir(root, metas)), "")
     hint = " (build it with `covip-data build`, or set COVIP_DATA)" if location == str(default_data_dir()) else ""
     raise FileNotFoundError(
         f"no CoViP captioning data at {location!r}{hint}: expected a directory with {caption_file(split)}, "
-        "or one with meta_*.jsonl and QAS_GT_test.json, or 'hf:<dataset>'"
+        f"or one with a meta_*.jsonl and {QAS_GT_FILE}, or 'hf:<dataset>'"
+    )
+
+
+def _load_reference_dir(root: Path, metas: list[Path]) -> list[CaptionSample]:
+    """The paper's test set in `root`; `sample_ids.json` / `concept_names.json` (written by export) when present.
+
+    The GT file is keyed by the line order of one meta file, so a directory with several is ambiguous: refused.
+    """
+    if len(metas) > 1:
+        raise ValueError(
+            f"{root}: {len(metas)} meta_*.jsonl files ({', '.join(m.name for m in metas)}) for one {QAS_GT_FILE}, "
+            "which is keyed by the line order of a single one; keep one per directory"
+        )
+    sidecars = {"sample_ids": root / SAMPLE_IDS_FILE, "concept_names": root / CONCEPT_NAMES_FILE}
+    return load_reference_testset(
+        metas[0], root / QAS_GT_FILE, root, **{k: p for k, p in sidecars.items() if p.is_file()}
     )
 
 
@@ -77,8 +97,6 @@ def load_diagnostic_source(task: str, dataset_path: str | None = None, split: st
     """Load one diagnostic task's samples from a canonical directory or `hf:<dataset>`."""
     location = resolve_location(dataset_path, task)
     if location.startswith("hf:"):
-        from covip.tasks.reference_format import load_hf_diagnostic_dataset
-
         cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
         samples = load_hf_diagnostic_dataset(location[3:], task, split, image_dir=cache)
         return Source(location, cache, tuple(samples), "")

@@ -80,3 +80,24 @@ def test_parallel_build_is_identical_to_serial(tmp_path):
     serial = build_into(tmp_path / "serial")
     parallel = build_into(tmp_path / "parallel", workers=2)
     assert (serial / "manifest.json").read_bytes() == (parallel / "manifest.json").read_bytes()
+
+
+def cli_build(out, *args):
+    cmd = [sys.executable, "-m", "covip.tasks.data_cli", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"]
+    proc = subprocess.run([*cmd, "--buckets", "1,2", "--diag-samples", "3", *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_cli_workers_reach_the_builder_and_do_not_change_the_output(tmp_path, monkeypatch):
+    serial = cli_build(tmp_path / "serial", "--workers", "1")
+    parallel = cli_build(tmp_path / "parallel", "--workers", "2")
+    assert (serial / "manifest.json").read_bytes() == (parallel / "manifest.json").read_bytes()
+
+    from covip.tasks import data_cli
+    from covip.tasks.builder import build as build_module
+
+    seen = []
+    monkeypatch.setattr(build_module, "build", lambda config: seen.append(config) or [])
+    assert data_cli.main(["build", "--out", str(tmp_path / "x"), "--workers", "2"]) == 0
+    assert seen[0].workers == 2

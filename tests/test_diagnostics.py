@@ -13,7 +13,16 @@ import pytest
 from covip.tasks import metrics
 from covip.tasks.builder.build import BuildConfig, build
 from covip.tasks.dataset import load_diagnostic_dataset
-from covip.tasks.prompts import CAG_CAPTION, DIAGNOSTIC_QUESTIONS, MEMORY_SYSTEM_PROMPT, diagnostic_messages
+from covip.tasks.prompts import (
+    CAG_CAPTION,
+    CAPTION_INSTRUCTION,
+    DIAGNOSTIC_QUESTIONS,
+    MEMORY_SYSTEM_PROMPT,
+    cag_stage1,
+    diagnostic_messages,
+    fill_cag,
+    is_cag,
+)
 from covip.tasks.schema import DataError
 
 BIN = Path(sys.executable).parent
@@ -127,6 +136,79 @@ def test_hf_layout_loader(tmp_path):
     assert (tmp_path / "img" / sample.query_image).is_file()
 
 
+def paper_columns(samples, root: Path, target: str) -> dict[str, list]:
+    """Our samples in the columns of the paper's HF diagnostic sets, images as PIL images."""
+    from PIL import Image
+
+    def image(rel: str) -> Image.Image:
+        with Image.open(root / rel) as im:
+            return im.convert("RGB")
+
+    columns = {
+        "images_context": [[image(p) for p in s.images_context] for s in samples],
+        "dialogues_context": [list(s.dialogues_context) for s in samples],
+        "query_image": [image(s.query_image) for s in samples],
+        "answer": [s.answer for s in samples],
+    }
+    if target == "last_action":
+        columns["last_action"] = [s.last_action for s in samples]
+    return columns
+
+
+def save_to_disk(columns: dict[str, list], out: Path) -> Path:
+    from datasets import Dataset
+
+    Dataset.from_dict(columns).save_to_disk(str(out))
+    return out
+
+
+@pytest.mark.parametrize(("task", "target"), [("lsd", "answer"), ("lar", "last_action")])
+def test_hf_layout_loader_lsd_and_lar(diag_data, tmp_path, task, target):
+    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+
+    samples, _ = load_diagnostic_dataset(diag_data, task)
+    columns = paper_columns(samples, diag_data, target)
+    loaded = load_hf_diagnostic_dataset(str(save_to_disk(columns, tmp_path / "hf")), task, image_dir=tmp_path / "img")
+    assert [getattr(s, target) for s in loaded] == [getattr(s, target) for s in samples]
+    for ours, theirs in zip(samples, loaded, strict=True):
+        assert theirs.dialogues_context == ours.dialogues_context and theirs.trigger == ""
+        assert len(theirs.images_context) == len(ours.images_context)
+        assert (tmp_path / "img" / theirs.query_image).is_file()
+
+    columns[target][1] = ""
+    bad = save_to_disk(columns, tmp_path / "bad")
+    with pytest.raises(DataError, match=f"row 1 \\(sample_1\\): field '{target}': must not be empty"):
+        load_hf_diagnostic_dataset(str(bad), task, image_dir=tmp_path / "img2")
+
+
+def test_hf_lar_set_without_last_action_is_refused(diag_data, tmp_path):
+    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+
+    samples, _ = load_diagnostic_dataset(diag_data, "lar")
+    saved = save_to_disk(paper_columns(samples, diag_data, "answer"), tmp_path / "hf")
+    with pytest.raises(DataError, match="field 'last_action': missing column"):
+        load_hf_diagnostic_dataset(str(saved), "lar", image_dir=tmp_path / "img")
+
+
+@pytest.mark.integration
+def test_lmms_eval_reads_an_hf_lsd_set(diag_data, tmp_path):
+    samples, _ = load_diagnostic_dataset(diag_data, "lsd")
+    saved = save_to_disk(paper_columns(samples, diag_data, "answer"), tmp_path / "hf_lsd")
+    env = {**os.environ, "COVIP_DATA_LSD": f"hf:{saved}", "COVIP_HOME": str(tmp_path / "home")}
+    env.pop("COVIP_DATA", None)
+    out = tmp_path / "out"
+    cmd = [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", "covip_lsd", "--output_path", str(out)]
+    proc = subprocess.run([*cmd, "--log_samples"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [path] = list(out.rglob("*_results.json"))
+    result = json.loads(path.read_text())["results"]["covip_lsd"]
+    assert result["lsd_f1,none"] == 100.0
+    [log] = list(path.parent.glob("*_samples_covip_lsd.jsonl"))
+    records = [json.loads(line)["covip_record"] for line in log.read_text().splitlines()]
+    assert len(records) == len(samples) and {r["data_location"] for r in records} == {f"hf:{saved}"}
+    assert (tmp_path / "home" / "hf_images").is_dir(), "images are cached under COVIP_HOME"
+
+
 # --- prompts ------------------------------------------------------------------------------------------
 
 
@@ -142,6 +224,19 @@ def test_direct_and_cag_messages():
     assert cag[3]["content"][0]["text"] == DIAGNOSTIC_QUESTIONS["covip"]["lar"]
     paper = diagnostic_messages("lsd", "direct", "paper", ["i1"], ["d1"], "q")
     assert [m["role"] for m in paper] == ["user"] and "//boxed" in paper[0]["content"][-1]["text"]
+
+
+@pytest.mark.parametrize("task", ["lsd", "lar", "itr"])
+def test_cag_stage1_keeps_our_system_prompt_and_drops_it_under_the_paper_preset(task):
+    """The reference captions in stage 1 from the user turn alone; stage 2 still has its system prompt."""
+    for preset, stage1_roles in (("covip", ["system", "user"]), ("paper", ["user"])):
+        messages = diagnostic_messages(task, "cag", preset, ["i1"], ["d1"], "q")
+        assert is_cag(messages) and messages[0]["role"] == "system"
+        stage1 = cag_stage1(messages)
+        assert [m["role"] for m in stage1] == stage1_roles
+        assert stage1[-1]["content"] == [*messages[1]["content"], {"type": "text", "text": CAPTION_INSTRUCTION}]
+        filled = fill_cag(messages, "a caption")
+        assert filled[2]["content"] == [{"type": "text", "text": "a caption"}] and not is_cag(filled)
 
 
 # --- the real CLI -------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from covip.tasks.reference_format import (  # noqa: E402
     load_reference_testset,
 )
 from covip.tasks.schema import UNDETERMINED, CaptionSample, DataError  # noqa: E402
+from covip.tasks.sources import load_caption_source  # noqa: E402
 
 PLACES = ["Riverside farmers market", "old harbor", "Central Park", "Maple Street bakery", "Lake Tahoe shore"]
 CITIES = ["Boston", "Kyoto", "Austin", "Denver", "Portland"]
@@ -178,6 +181,44 @@ def test_export_warns_when_a_name_is_not_recoverable(
         export_reference(samples, root, tmp_path / "out")
     loaded = load_exported(tmp_path / "out", concept_names=tmp_path / "out" / CONCEPT_NAMES_FILE)
     assert loaded[0].concepts[0].name == "Zed"
+
+
+def test_export_cli_and_loading_the_export_as_covip_data(
+    tmp_path: Path, canonical: tuple[Path, list[CaptionSample]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`covip-data export`, then COVIP_DATA=<export>: the sidecars bring back ids and even unrecoverable names."""
+    root, _ = canonical
+    rows = [json.loads(line) for line in (root / "caption_test.jsonl").read_text().splitlines()]
+    rows[0]["concepts"][0]["name"] = "Zed"  # its dialogue says Seth: only concept_names.json knows "Zed"
+    write_jsonl(root / "caption_test.jsonl", rows)
+    samples = list(load_caption_dataset(root, "test").samples)
+    out = tmp_path / "ref"
+    cli = [sys.executable, "-m", "covip.tasks.data_cli"]
+    proc = subprocess.run(
+        [*cli, "export", str(root), "--format", "reference", "--out", str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"exported {len(samples)} samples" in proc.stdout and "'Zed' inferred as 'Seth'" in proc.stderr
+    assert {p.name for p in out.iterdir()} == {META_FILE, QAS_GT_FILE, SAMPLE_IDS_FILE, CONCEPT_NAMES_FILE, "images"}
+
+    monkeypatch.setenv("COVIP_DATA", str(out))
+    source = load_caption_source()
+    assert list(source.samples) == samples and source.root == out
+    (out / SAMPLE_IDS_FILE).unlink()
+    (out / CONCEPT_NAMES_FILE).unlink()
+    inferred = load_caption_source().samples
+    assert [s.sample_id for s in inferred] == ["sample_0", "sample_1", "sample_2"]
+    assert inferred[0].concepts[0].name == "Seth"
+
+
+def test_a_reference_directory_with_several_meta_files_is_refused(
+    exported: tuple[Path, list[CaptionSample]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, _ = exported
+    (out / "meta_other.jsonl").write_text((out / META_FILE).read_text())
+    monkeypatch.setenv("COVIP_DATA", str(out))
+    with pytest.raises(ValueError, match=f"2 meta_.*jsonl files \\({META_FILE}, meta_other.jsonl\\)"):
+        load_caption_source()
 
 
 # --------------------------------------------------------------------------------------------------------------

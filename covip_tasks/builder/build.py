@@ -30,13 +30,12 @@ from faker import Faker
 from tqdm import tqdm
 
 from covip.tasks.builder import images, text
-from covip.tasks.builder.diagnostics import DEFAULT_TRIGGER, DIAGNOSTIC_TASKS, build_diagnostic_sample
-from covip.tasks.dataset import MANIFEST, caption_file, diagnostic_file, write_jsonl, write_manifest
+from covip.tasks.builder.diagnostics import DEFAULT_TRIGGER, build_diagnostic_sample
+from covip.tasks.dataset import MANIFEST, TASKS, task_file, write_jsonl, write_manifest
 from covip.tasks.schema import MAX_BUCKET, QA, CaptionSample, Concept
 
 BUILDER_VERSION = "1"
 SPLIT_IDS = {"test": 0, "train": 1}
-TASKS = ("caption", *DIAGNOSTIC_TASKS)
 TASK_IDS = {task: 10 + i for i, task in enumerate(TASKS)}
 DISTRACTORS_PER_POSITIVE = 2
 
@@ -103,10 +102,7 @@ def build(config: BuildConfig) -> list[Path]:
     if not config.trigger.strip():
         raise ValueError("the ITR trigger word must not be empty")
     out = config.out
-    targets = {
-        t: out / (caption_file(config.split) if t == "caption" else diagnostic_file(t, config.split))
-        for t in config.tasks
-    }
+    targets = {t: out / task_file(t, config.split) for t in config.tasks}
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not config.force:
         raise FileExistsError(f"{', '.join(existing)} exist(s); pass --force to rebuild the {config.split} split")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import faker as faker_module
 
 from covip.judges.rule import STOPWORDS
-from covip.tasks.schema import ANSWER_LETTERS, UNDETERMINED
+from covip.tasks.schema import ANSWER_LETTERS, QAS_PER_CONCEPT, UNDETERMINED
 
 FACT_TYPES = ("place", "time", "event", "action", "habit", "nickname")
 KINDS = ("person", "pet", "object")
@@ -732,13 +732,13 @@ def write_dialogue(name: str, facts: Facts, rng: random.Random) -> str:
 
 
 def _pick_types(rng: random.Random) -> list[str]:
-    """Three distinct fact types; nickname only sometimes, as most paper questions are where/when/what."""
+    """One distinct fact type per QA; nickname only sometimes, as most paper questions are where/when/what."""
     core = [ft for ft in FACT_TYPES if ft != "nickname"]
     if rng.random() < NICKNAME_QUESTION_P:
-        chosen = [*rng.sample(core, 2), "nickname"]
+        chosen = [*rng.sample(core, QAS_PER_CONCEPT - 1), "nickname"]
         rng.shuffle(chosen)
         return chosen
-    return rng.sample(core, 3)
+    return rng.sample(core, QAS_PER_CONCEPT)
 
 
 def make_qas(name: str, facts: Facts, taken: dict[str, set[str]], rng: random.Random) -> list[dict]:
