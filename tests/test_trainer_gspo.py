@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_qwen3_vl import build_tiny_qwen3_vl  # noqa: E402
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 CPU = {"use_cpu": True, "bf16": False, "gradient_checkpointing": False, "max_pixels": 32 * 32, "report_to": "none"}
 
 
@@ -146,13 +144,32 @@ def test_a_simple_reward_is_learned(tiny_model: Path, train_data: Path, tmp_path
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.03, rewards
 
 
+# `covip-train` whose run holds still once checkpoint-2 is complete (the marker callback runs first), so the SIGKILL
+# lands between checkpoint-2 and the end of step 3 however fast the machine is.
+HOLD_AFTER_CHECKPOINT_2 = """
+import sys, time
+from transformers import TrainerCallback
+from covip.trainer import train
+from covip.trainer.cli import main
+
+class Hold(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            time.sleep(600)
+
+build = train.build_trainer
+train.build_trainer = lambda config: build(config, callbacks=[Hold()])
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_kill_resume_and_evaluate_two_checkpoints(
     tiny_model: Path, train_data: Path, small_benchmark: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = tmp_path / "run"
     values = {
         "preset": "gspo",
-        "steps_per_generation": 1,  # every step generates: a few seconds between checkpoint-2 and the end
+        "steps_per_generation": 1,  # every step generates
         "model": str(tiny_model),
         "data": str(train_data),
         "output_dir": str(run),
@@ -169,22 +186,25 @@ def test_kill_resume_and_evaluate_two_checkpoints(
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(values))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(
-        [str(BIN / "covip-train"), "--config", str(config_file)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    log = tmp_path / "train.log"  # a file, not a pipe: a full pipe would block the child before checkpoint-2
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_AFTER_CHECKPOINT_2, "--config", str(config_file)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     deadline = time.time() + 120
-    while not (run / "checkpoint-2" / MARKER).is_file():
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-        assert time.time() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = [read_marker(c)["step"] for c in complete_checkpoints(run)]
-    assert killed_at and max(killed_at) < 3, "killed before the end"
+    try:
+        while not (run / "checkpoint-2" / MARKER).is_file():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.time() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL, also when the wait failed: the child would hold still for 10 minutes
+        proc.wait()
+    assert [read_marker(c)["step"] for c in complete_checkpoints(run)] == [2], "killed before the end"
     (run / "checkpoint-99").mkdir()  # a save interrupted before its marker: must be ignored
 
     resumed = train(resolve(values))

@@ -21,7 +21,7 @@ from covip.trainer import config as config_mod
 
 
 def example_config(name: str) -> Path:
-    """A shipped example config by name (`gspo`, `grpo`, `dr_grpo`, `paper`, `tiny_cpu`)."""
+    """A shipped example config by name (`gspo`, `grpo`, `dr_grpo`, `paper`)."""
     return Path(str(resources.files("covip.trainer") / "configs" / f"{name}.yaml"))
 
 
@@ -47,14 +47,31 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the training run's output_dir")
     p.add_argument("--tasks", default="covip_caption", help="lmms-eval tasks (default: %(default)s)")
     p.add_argument("--model_args", default="", help="extra adapter arguments, e.g. batch_size=8,max_pixels=401408")
-    p.add_argument("--limit", type=int, default=None, help="samples per task (smoke tests)")
-    p.add_argument("--steps", default="", help="comma-separated checkpoint steps to evaluate (default: all)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="samples per task, for smoke tests only: the leaderboard rejects results run with --limit",
+    )
+    p.add_argument(
+        "--steps",
+        type=_steps,
+        default=(),
+        help="comma-separated checkpoint steps to evaluate (default: all)",
+    )
     p.add_argument(
         "--lmms_args",
         default="",
         help="more lmms_eval arguments, as one string (e.g. '--gen_kwargs max_new_tokens=64')",
     )
     return p
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 50,100, got {text!r}") from None
 
 
 def resolve_config(args: argparse.Namespace) -> config_mod.TrainConfig:
@@ -75,21 +92,25 @@ def main(argv: list[str] | None = None) -> int:
         from covip.trainer.evaluate import EvalRequest, evaluate_run
 
         args = eval_parser().parse_args(argv[1:])
-        steps = tuple(int(s) for s in args.steps.split(",") if s.strip())
         request = EvalRequest(
             tasks=args.tasks,
             model_args=args.model_args,
             limit=args.limit,
-            steps=steps,
+            steps=args.steps,
             extra_args=tuple(shlex.split(args.lmms_args)),
         )
-        for submission in evaluate_run(args.run_dir, request):
+        try:
+            submissions = evaluate_run(args.run_dir, request)
+        except FileNotFoundError as exc:  # no checkpoint to evaluate, or no lmms_eval: the user's to fix
+            print(f"covip-train evaluate: {exc}", file=sys.stderr)
+            return 2
+        for submission in submissions:
             print(f"results: {submission}")
         return 0
     args = train_parser().parse_args(argv)
     try:
         config = resolve_config(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, argparse.ArgumentTypeError) as exc:  # the messages name the field or file
         print(f"covip-train: {exc}", file=sys.stderr)
         return 2
     if args.print_config:

@@ -96,6 +96,38 @@ class TrainConfig:
     top_p: float = field(default=1.0, metadata=_doc("rollout nucleus sampling (1.0: off)"))
     top_k: int = field(default=0, metadata=_doc("rollout top-k (0: off); the model's own defaults never apply"))
 
+    # --- rollout engine (TRL's vLLM options, passed through; `pip install 'trl[vllm]'`) ---------------
+    use_vllm: bool = field(
+        default=False, metadata=_doc("generate rollouts with vLLM instead of transformers' generate")
+    )
+    vllm_mode: str = field(
+        default="colocate",
+        metadata=_doc(
+            "'server': a separate `trl vllm-serve --model M` process on its own GPU(s); "
+            "'colocate': a vLLM engine inside each training process, sharing its GPU"
+        ),
+    )
+    vllm_server_base_url: str | None = field(
+        default=None, metadata=_doc("server mode: URL of the vLLM server, e.g. http://host:8000 (overrides host/port)")
+    )
+    vllm_server_host: str = field(default="0.0.0.0", metadata=_doc("server mode: host of the vLLM server"))
+    vllm_server_port: int = field(default=8000, metadata=_doc("server mode: port of the vLLM server"))
+    vllm_server_timeout: float = field(
+        default=240.0, metadata=_doc("server mode: seconds to wait for the vLLM server to come up")
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata=_doc("colocate mode: share of GPU memory vLLM may take (server: a vllm-serve flag)")
+    )
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata=_doc("colocate mode: GPUs per vLLM engine (server: a vllm-serve flag)")
+    )
+    vllm_max_model_length: int | None = field(
+        default=None, metadata=_doc("colocate mode: vLLM context length (None: from the model config)")
+    )
+    vllm_enable_sleep_mode: bool = field(
+        default=False, metadata=_doc("colocate mode: offload vLLM's weights and cache during the optimizer step")
+    )
+
     # --- rewards -----------------------------------------------------------------------------------
     reward_weights: dict[str, float] = field(
         default_factory=lambda: {"capeval": 1.0, "recognition": 0.5, "degeneration": 1.0, "truncation": 1.0},
@@ -116,7 +148,7 @@ class TrainConfig:
         default=False,
         metadata=_doc(
             "false: a failed judge call stops training; true: failed questions are left out of that "
-            "completion's reward and counted in the log (rewards/judge_errors)"
+            "completion's reward and counted in the log (judge/errors)"
         ),
     )
 
@@ -156,6 +188,8 @@ class TrainConfig:
             problems.append(
                 f"importance_sampling_level must be 'sequence' or 'token', got {self.importance_sampling_level!r}"
             )
+        if self.vllm_mode not in ("server", "colocate"):
+            problems.append(f"vllm_mode must be 'server' or 'colocate', got {self.vllm_mode!r}")
         if (
             self.per_device_train_batch_size
             * (self.steps_per_generation or self.gradient_accumulation_steps)
@@ -174,8 +208,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        """Hash of what determines training (not where it is written nor how it is logged or resumed)."""
+        """Hash of what determines training (not where it is written, how it is logged or resumed, nor where
+        the rollout engine runs: a run may resume against another vLLM server or memory share)."""
         ignored = {"output_dir", "resume", "report_to", "logging_steps", "save_total_limit", "judge_allow_errors"}
+        ignored |= {name for name in FIELDS if name.startswith("vllm_") and name != "vllm_max_model_length"}
         blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in ignored}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

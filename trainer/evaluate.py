@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -54,13 +55,56 @@ def results_files(directory: Path) -> list[Path]:
     return sorted(directory.rglob(RESULTS_GLOB)) if directory.is_dir() else []
 
 
-def card(run_dir: Path, marker: dict) -> dict:
+def tensor_elements(directory: Path) -> int | None:
+    """Elements of all tensors in a directory's safetensors files, from their headers (no weight is read)."""
+    from safetensors import safe_open
+
+    files = sorted(directory.glob("*.safetensors"))
+    total = 0
+    for path in files:
+        with safe_open(str(path), framework="pt") as tensors:
+            total += sum(math.prod(tensors.get_slice(key).get_shape()) for key in tensors.keys())
+    return total if files else None
+
+
+def model_directory(base: str) -> Path | None:
+    """A base model's local directory: the path itself, or its snapshot in the Hugging Face cache."""
+    if Path(base).is_dir():
+        return Path(base)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(base, local_files_only=True))
+    except (OSError, ValueError):  # not cached (the evaluation loaded it, so rare) or not a hub id
+        return None
+
+
+def parameters(base: str, checkpoint: Path) -> str | None:
+    """'<base> + <adapter> LoRA' in B/M/K, or None when the base model's weights are not on disk."""
+    directory = model_directory(base)
+    base_count = tensor_elements(directory) if directory else None
+    lora_count = tensor_elements(checkpoint)
+    if base_count is None or lora_count is None:
+        return None
+    return f"{_short(base_count)} + {_short(lora_count)} LoRA"
+
+
+def _short(count: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= size:
+            return f"{count / size:.3g}{unit}"
+    return str(count)
+
+
+def card(run_dir: Path, checkpoint: Path, marker: dict) -> dict:
     """The leaderboard model card of one checkpoint."""
     config = marker.get("config", {})
+    size = parameters(marker["base_model"], checkpoint)
     return {
         "id": f"{run_dir.resolve().name}-step{marker['step']}",
         "name": f"{Path(marker['base_model']).name} + CoViP {config.get('preset', '?').upper()} LoRA, "
         f"step {marker['step']}",
+        **({"parameters": size} if size else {}),
         "base_model": marker["base_model"],
         "method": f"covip-train preset {config.get('preset', '?')}, LoRA r{config.get('lora_r', '?')}, "
         f"config {marker['config_hash']}",
@@ -106,6 +150,7 @@ def evaluate_run(run_dir: str | Path, request: EvalRequest) -> list[Path]:
         else:
             logger.info("%s: already evaluated (%s)", checkpoint.name, done[0])
         submission = done[0].parent
-        (submission / "card.yaml").write_text(yaml.safe_dump(card(run, marker), sort_keys=False), encoding="utf-8")
+        model_card = yaml.safe_dump(card(run, checkpoint, marker), sort_keys=False)
+        (submission / "card.yaml").write_text(model_card, encoding="utf-8")
         submissions.append(submission)
     return submissions

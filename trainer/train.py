@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
+from trl.import_utils import is_vllm_available
 
 from covip.judges.registry import make_judge
+from covip.model_adapters.qwen3_vl import load_qwen3_vl
 from covip.trainer import config as config_mod
 from covip.trainer.checkpoints import CheckpointMarker, latest_checkpoint, read_marker
 from covip.trainer.config import TrainConfig
@@ -102,6 +104,16 @@ def grpo_args(config: TrainConfig) -> GRPOConfig:
         report_to=config.report_to,
         remove_unused_columns=False,
         log_completions=False,
+        use_vllm=config.use_vllm,
+        vllm_mode=config.vllm_mode,
+        vllm_server_base_url=config.vllm_server_base_url,
+        vllm_server_host=config.vllm_server_host,
+        vllm_server_port=config.vllm_server_port,
+        vllm_server_timeout=config.vllm_server_timeout,
+        vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=config.vllm_tensor_parallel_size,
+        vllm_max_model_length=config.vllm_max_model_length,
+        vllm_enable_sleep_mode=config.vllm_enable_sleep_mode,
     )
 
 
@@ -129,14 +141,11 @@ def reward_functions(config: TrainConfig, eos_ids: set[int]) -> list[Reward]:
 
 
 def load_model(config: TrainConfig):
-    """The base model and processor; LoRA is added by TRL from `lora_config`."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
+    """The base model and processor, through the adapter's loader; LoRA is added by TRL from `lora_config`."""
     dtype = torch.bfloat16 if config.bf16 else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(
-        config.model, dtype=dtype, attn_implementation=config.attn_implementation
+    model, processor = load_qwen3_vl(
+        config.model, dtype, config.attn_implementation, padding_side="left", truncation_side="left"
     )
-    processor = AutoProcessor.from_pretrained(config.model, padding_side="left", truncation_side="left")
     if config.max_pixels:
         processor.image_processor.size = {**dict(processor.image_processor.size), "longest_edge": config.max_pixels}
     return model, processor
@@ -147,6 +156,15 @@ def vision_token_ids(model_config: Any) -> list[int]:
     Qwen3-VL's 3D position ids in the scoring pass (TRL suppresses only the image pad)."""
     names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
     return sorted({int(getattr(model_config, n)) for n in names if getattr(model_config, n, None) is not None})
+
+
+def rollout_kwargs(config: TrainConfig, model_config: Any) -> dict[str, Any]:
+    """Generation options that keep the vision tokens out of rollouts, in each engine's terms:
+    transformers' `generate` takes `suppress_tokens`, vLLM's `SamplingParams` only a `logit_bias`."""
+    banned = vision_token_ids(model_config)
+    if config.use_vllm:
+        return {"logit_bias": dict.fromkeys(banned, -100.0)}
+    return {"suppress_tokens": banned}
 
 
 def lora_config(config: TrainConfig):
@@ -192,6 +210,8 @@ def build_trainer(
     (model, processor) pair built elsewhere (benchmarks build Qwen3-VL-8B with random weights) instead of
     `from_pretrained(config.model)`.
     """
+    if config.use_vllm and not is_vllm_available():  # TRL would say so too, but only after loading the model
+        raise ImportError("use_vllm: true needs vLLM installed (pip install 'trl[vllm]'); or set use_vllm: false")
     root, samples = load_samples(config.data, config.split, config.max_samples)
     rows = build_rows(samples, root, config.recognition_ratio, config.seed)
     counts = {task: sum(r["task"] == task for r in rows) for task in ("caption", "recognition")}
@@ -203,7 +223,7 @@ def build_trainer(
     eos_ids = set(eos if isinstance(eos, list) else [eos]) | {processor.tokenizer.eos_token_id}
     rewards = reward_functions(config, eos_ids)
     args = grpo_args(config)
-    args.generation_kwargs = {"suppress_tokens": vision_token_ids(model.config)}
+    args.generation_kwargs = rollout_kwargs(config, model.config)
     if extra_rewards:
         rewards += [f for f, _ in extra_rewards]
         args.reward_weights = [*args.reward_weights, *(w for _, w in extra_rewards)]
