@@ -238,8 +238,11 @@ def builtin_generate(model, processor, messages_list: list[list[dict]], batch_si
     return out
 
 
-def timed(fn, n: int) -> dict:
+def timed(fn, n: int, warm_full: bool = False, warm: bool = True) -> dict:
     """Run `fn(short)` once untimed (kernels, allocator pool at this batch shape), then time `fn(full)`.
+
+    `warm_full`: the untimed run is `fn(full)` itself, for the static-cache path, whose compiled decoding
+    step and CUDA graphs are specific to the cache length; its time is reported as `first_s`.
 
     The allocator's pool is kept between measurements (no `empty_cache`): a cold pool costs the
     first large batch many `cudaMalloc`s, which is start-up cost, not throughput.
@@ -251,8 +254,11 @@ def timed(fn, n: int) -> dict:
         result = fn(False)
         return {"samples": n, "seconds": round(time.perf_counter() - t0, 2), "samples_per_s": 0.0, "result": result}
     try:
-        fn(True)
+        t_first = time.perf_counter()
+        if warm:
+            fn(not warm_full)
         torch.cuda.synchronize()
+        first_s = time.perf_counter() - t_first
         torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         result = fn(False)
@@ -266,11 +272,20 @@ def timed(fn, n: int) -> dict:
         "seconds": round(seconds, 2),
         "samples_per_s": round(n / seconds, 3),
         "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1),
+        "first_s": round(first_s, 1),
         "result": result,
     }
 
 
-def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[int], cag_batch: int) -> None:
+def run(
+    inputs: Path,
+    out: Path,
+    builtin_batches: list[int],
+    our_batches: list[int],
+    static_batches: list[int],
+    cag_batch: int,
+    repeats: int = 1,
+) -> None:
     bootstrap_imports(inputs)
     import torch
     import transformers
@@ -300,12 +315,12 @@ def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[i
             return im.convert("RGB")
 
     pool = [([image(p) for p in r["images"]], r["dialogues"], image(r["query"])) for r in rows]
-    n_max = max(builtin_batches + our_batches)
+    n_max = max(builtin_batches + our_batches + static_batches + [cag_batch])
     samples = [pool[i % len(pool)] for i in range(n_max)]
     caption_msgs = [user_turn(i, d, q, CAPTION_INSTRUCTION) for i, d, q in samples]
     gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "temperature": 0, "do_sample": False}
 
-    def ours(batch: int, packed: bool = True) -> Qwen3VL:
+    def ours(batch: int, packed: bool = True, static: bool = False) -> Qwen3VL:
         model.config.get_text_config()._attn_implementation = "sdpa"
         return Qwen3VL.from_loaded(
             model,
@@ -315,6 +330,7 @@ def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[i
             min_pixels=MIN_PIXELS,
             max_pixels=MAX_PIXELS,
             packed_gqa_decode=packed,
+            static_cache=static,
             cag_caption_tokens=NEW_TOKENS,
         )
 
@@ -346,17 +362,30 @@ def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[i
         r.pop("result", None)
         report["builtin"][b] = r
         print("builtin", b, r, flush=True)
-    for key, packed in (("ours", True), ("ours_transformers_sdpa", False)):
+    for key, packed, static, batches in (
+        ("ours", True, False, our_batches),
+        ("ours_transformers_sdpa", False, False, our_batches[-1:]),
+        ("ours_static_cache", True, True, static_batches),
+    ):
         report[key] = {}
-        for b in our_batches if packed else our_batches[-1:]:
-            adapter = ours(b, packed)
-            r = timed(lambda w, a=adapter, b=b: a.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]]), b)
+        for b in batches:
+            adapter = ours(b, packed, static)
+            r = timed(
+                lambda w, a=adapter, b=b: a.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]]), b, static
+            )
             replies = r.pop("result", None)
             if replies:
                 r["output_tokens"] = sorted({x.output_tokens for x in replies})
             report[key][b] = r
             print(key, b, r, flush=True)
 
+    paths = ("builtin", "ours", "ours_transformers_sdpa", "ours_static_cache")
+    best = {k: max((r.get("samples_per_s", 0) for r in report[k].values()), default=0) for k in paths}
+    report["best_samples_per_s"] = best
+    if best.get("builtin"):
+        report["speedup_best_vs_best"] = {k: round(v / best["builtin"], 2) for k, v in best.items() if k != "builtin"}
+    if not cag_batch:
+        return write_report(report, out)
     # CAG: stage 1 = 256-token caption, stage 2 = 32-token answer; direct = the 256-token caption alone
     question = "Where did I last see the one in the new image?"
     b = cag_batch
@@ -369,20 +398,30 @@ def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[i
         adapter.cag_caption_tokens = g(w)["max_new_tokens"]
         return adapter.cag_caption_tokens
 
-    report["cag"] = {"batch": b}
-    for name, fn in (
-        ("direct", lambda w: adapter.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]])),
-        ("stage1_only", lambda w: adapter.generate_chat([stage1_request(r, caption_tokens(w)) for r in cag(w)])),
-        ("cag_kv_reuse", lambda w: caption_tokens(w) and adapter.generate_cag(cag(w))),
-        ("cag_two_pass", lambda w: two_pass(adapter.generate_chat, cag(w), caption_tokens(w))),
-    ):
-        r = timed(fn, b)
-        replies = r.pop("result", None)
-        if replies:
-            r["texts"] = [x.text for x in replies]
-        report["cag"][name] = r
-        print("cag", name, {k: v for k, v in r.items() if k != "texts"}, flush=True)
+    # The four are measured in interleaved rounds and each keeps its median time: repeated runs of one
+    # configuration vary by tens of percent on this machine, so a single run each cannot order them.
+    report["cag"] = {"batch": b, "repeats": repeats}
     c = report["cag"]
+    for round_ in range(repeats):
+        for name, fn in (
+            ("direct", lambda w: adapter.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]])),
+            ("stage1_only", lambda w: adapter.generate_chat([stage1_request(r, caption_tokens(w)) for r in cag(w)])),
+            ("cag_kv_reuse", lambda w: caption_tokens(w) and adapter.generate_cag(cag(w))),
+            ("cag_two_pass", lambda w: two_pass(adapter.generate_chat, cag(w), caption_tokens(w))),
+        ):
+            r = timed(fn, b, warm=round_ == 0)
+            replies = r.pop("result", None)
+            entry = c.setdefault(name, {"runs_s": []})
+            if "seconds" not in r:
+                entry.update(r)
+                continue
+            entry["runs_s"].append(r["seconds"])
+            entry["seconds"] = sorted(entry["runs_s"])[len(entry["runs_s"]) // 2]
+            entry["peak_gib"] = max(entry.get("peak_gib", 0), r.get("peak_gib", 0))
+            if replies:
+                entry["texts"] = [x.text for x in replies]
+                entry["output_tokens"] = sorted({x.output_tokens for x in replies})
+            print("cag", name, round_, {k: v for k, v in r.items() if k != "texts"}, flush=True)
     if all("seconds" in c[k] for k in ("direct", "cag_kv_reuse", "cag_two_pass")):
         c["reuse_over_direct"] = round(c["cag_kv_reuse"]["seconds"] / c["direct"]["seconds"], 3)
         c["two_pass_over_direct"] = round(c["cag_two_pass"]["seconds"] / c["direct"]["seconds"], 3)
@@ -391,9 +430,10 @@ def run(inputs: Path, out: Path, builtin_batches: list[int], our_batches: list[i
         )
     for k in ("direct", "stage1_only", "cag_kv_reuse", "cag_two_pass"):
         c[k].pop("texts", None)
-    best_builtin = max((r.get("samples_per_s", 0) for r in report["builtin"].values()), default=0)
-    best_ours = max((r.get("samples_per_s", 0) for r in report["ours"].values()), default=0)
-    report["speedup_best_vs_best"] = round(best_ours / best_builtin, 2) if best_builtin else None
+    write_report(report, out)
+
+
+def write_report(report: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
@@ -410,7 +450,9 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--builtin-batches", default="16,32")
     r.add_argument("--our-batches", default="32,64")
-    r.add_argument("--cag-batch", type=int, default=32)
+    r.add_argument("--static-batches", default="", help="batch sizes for ours with static_cache=true (compiled decode)")
+    r.add_argument("--cag-batch", type=int, default=32, help="0 skips the CAG measurement")
+    r.add_argument("--cag-repeats", type=int, default=3, help="interleaved rounds of the CAG measurement (median)")
     r.add_argument("--smoke", action="store_true", help="CPU, 2-layer model, 8 tokens: checks the script only")
     args = parser.parse_args()
     if args.cmd == "prepare":
@@ -420,7 +462,15 @@ def main() -> None:
         if args.smoke:
             global DEVICE, NEW_TOKENS, CAG_ANSWER_TOKENS
             DEVICE, NEW_TOKENS, CAG_ANSWER_TOKENS = "cpu", 8, 4
-        run(args.inputs, args.out, ints(args.builtin_batches), ints(args.our_batches), args.cag_batch)
+        run(
+            args.inputs,
+            args.out,
+            ints(args.builtin_batches),
+            ints(args.our_batches),
+            ints(args.static_batches),
+            args.cag_batch,
+            args.cag_repeats,
+        )
 
 
 if __name__ == "__main__":

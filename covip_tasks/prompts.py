@@ -95,8 +95,11 @@ def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any
 # Caption-augmented generation (CAG, covip_protocol.md §4). A CAG task's messages are the
 # stage-2 conversation with a placeholder where the model's own stage-1 caption goes; any
 # adapter fills it by first captioning the query from the context (`cag_stage1`), so every
-# model supports CAG without the task knowing the model.
+# model supports CAG without the task knowing the model. The placeholder also says whether
+# stage 1 keeps the system prompt (ours) or sends the user turn alone (the reference's).
 CAG_CAPTION = "<covip:cag-caption>"
+CAG_CAPTION_USER_ONLY = "<covip:cag-caption:user-only>"
+CAG_PLACEHOLDERS = (CAG_CAPTION, CAG_CAPTION_USER_ONLY)
 MEMORY_SYSTEM_PROMPT = (
     "You are a personal assistant with a visual memory. Earlier dialogues with the user, each with an image, "
     "are your memory of the people, pets and things in the user's life. Recognise them when they appear in a "
@@ -111,29 +114,45 @@ def cag_messages(
     question: str,
     system: str = MEMORY_SYSTEM_PROMPT,
     index_base: int = 1,
+    stage1_system: bool = True,
 ) -> list[dict]:
-    """Stage-2 messages: [system, user: context + query image, assistant: CAG_CAPTION, user: question]."""
+    """Stage-2 messages: [system, user: context + query image, assistant: placeholder, user: question].
+
+    `stage1_system=False` makes stage 1 send the user turn without the system prompt, as the reference does.
+    """
     content = interleaved_context(images, dialogues, index_base)
     content += [{"type": "text", "text": QUERY_HEADER}, {"type": "image", "url": query_image}]
+    placeholder = CAG_CAPTION if stage1_system else CAG_CAPTION_USER_ONLY
     return [
         *([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []),
         {"role": "user", "content": content},
-        {"role": "assistant", "content": [{"type": "text", "text": CAG_CAPTION}]},
+        {"role": "assistant", "content": [{"type": "text", "text": placeholder}]},
         {"role": "user", "content": [{"type": "text", "text": question}]},
     ]
 
 
+def _placeholder(messages: Sequence[dict]) -> str | None:
+    texts = (c.get("text") for m in messages if m["role"] == "assistant" for c in m["content"])
+    return next((t for t in texts if t in CAG_PLACEHOLDERS), None)
+
+
 def is_cag(messages: Sequence[dict]) -> bool:
-    return any(m["role"] == "assistant" and any(c.get("text") == CAG_CAPTION for c in m["content"]) for m in messages)
+    return _placeholder(messages) is not None
+
+
+def cag_shares_prefix(messages: Sequence[dict]) -> bool:
+    """Whether CAG's two stages start with the same system + context + query image (not so under `paper`)."""
+    return _placeholder(messages) == CAG_CAPTION
 
 
 def cag_stage1(messages: Sequence[dict]) -> list[dict]:
     """The stage-1 request of CAG messages: [system, user: context + query + captioning instruction].
 
-    Stage 1 and stage 2 share the prefix (system, context, query image), so an adapter can
-    encode it once and reuse its key/value cache for both stages.
+    Stage 1 and stage 2 then share the prefix (system, context, query image), so an adapter can
+    encode it once and reuse its key/value cache for both stages. With `CAG_CAPTION_USER_ONLY`
+    (the `paper` preset) the system prompt is left out of stage 1 and the prefixes differ.
     """
-    system = [m for m in messages if m["role"] == "system"][:1]
+    system = [m for m in messages if m["role"] == "system"][:1] if cag_shares_prefix(messages) else []
     user = next(m for m in messages if m["role"] == "user")
     return [*system, {"role": "user", "content": [*user["content"], {"type": "text", "text": CAPTION_INSTRUCTION}]}]
 
@@ -141,7 +160,7 @@ def cag_stage1(messages: Sequence[dict]) -> list[dict]:
 def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
     """Stage-2 messages with the placeholder replaced by the stage-1 caption."""
     return [
-        {**m, "content": [{**c, "text": caption} if c.get("text") == CAG_CAPTION else c for c in m["content"]]}
+        {**m, "content": [{**c, "text": caption} if c.get("text") in CAG_PLACEHOLDERS else c for c in m["content"]]}
         for m in messages
     ]
 
@@ -149,7 +168,8 @@ def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
 # Diagnostics (covip_protocol.md §4). Our preset uses one system prompt for every task and
 # mode and the standard `\boxed{}`; the `paper` preset reproduces the reference's choices:
 # no system prompt for direct LSD, a "personalization" system prompt for LAR and ITR, the
-# captioning instruction as the CAG system prompt of LSD and LAR, and `//boxed{}` in LSD.
+# captioning instruction as the CAG system prompt of LSD and LAR, a CAG stage 1 without any
+# system prompt, and `//boxed{}` in LSD.
 DIAGNOSTIC_QUESTIONS = {
     "covip": {
         "lsd": "Where did I last see the one in the new image? Think step by step and give your final answer "
@@ -190,6 +210,8 @@ def diagnostic_messages(
     question = DIAGNOSTIC_QUESTIONS[preset][task]
     system = diagnostic_system_prompt(task, mode, preset)
     if mode == "cag":
-        return cag_messages(images, dialogues, query_image, question, system=system or "")
+        return cag_messages(
+            images, dialogues, query_image, question, system=system or "", stage1_system=preset == "covip"
+        )
     turn = user_turn(images, dialogues, query_image, question)
     return ([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []) + turn

@@ -3,15 +3,17 @@
 A CAG task's messages are the stage-2 conversation with `CAG_CAPTION` where the model's own
 caption goes (`covip.tasks.prompts.cag_messages`). Stage 1 asks the model, greedily, for the
 personalized caption of the query (`cag_stage1`: system + context + query + captioning
-instruction); stage 2 answers the task's question with that caption as the assistant's turn
-(`fill_cag`). `two_pass` does this with two plain calls; an adapter that can keep the key/value
-cache of the shared prefix (system + context + query image) overrides `generate_cag` instead
-(see `qwen3_vl.py`) and must give the same greedy output.
+instruction; the `paper` preset leaves the system prompt out, as the reference does); stage 2
+answers the task's question with that caption as the assistant's turn (`fill_cag`). `two_pass`
+does this with two plain calls; an adapter that can keep the key/value cache of the shared
+prefix (system + context + query image) overrides `generate_cag` instead (see `qwen3_vl.py`)
+and must give the same greedy output, using `two_pass` where the stages share no prefix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from covip.model_adapters.chat import GREEDY, ChatRequest, Reply
@@ -27,11 +29,11 @@ def stage1_request(request: ChatRequest, max_new_tokens: int = STAGE1_MAX_NEW_TO
     """The captioning request of a CAG request: greedy, its own token budget."""
     kwargs: dict[str, Any] = {k: v for k, v in request.gen_kwargs.items() if k not in ("top_p", "top_k", "until")}
     kwargs.update(GREEDY, max_new_tokens=max_new_tokens)
-    return ChatRequest(cag_stage1(request.messages), kwargs)
+    return replace(request, messages=cag_stage1(request.messages), gen_kwargs=kwargs)
 
 
 def stage2_request(request: ChatRequest, caption: str) -> ChatRequest:
-    return ChatRequest(fill_cag(request.messages, caption), request.gen_kwargs)
+    return replace(request, messages=fill_cag(request.messages, caption))
 
 
 def two_pass(

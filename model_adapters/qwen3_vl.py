@@ -29,6 +29,7 @@ import torch
 from covip.model_adapters import gqa_decode
 from covip.model_adapters.cag import stage1_request, stage2_request
 from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, images_in
+from covip.tasks.prompts import cag_shares_prefix
 
 logger = logging.getLogger(__name__)
 GENERATE_KEYS = ("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty")
@@ -45,6 +46,29 @@ class Encoded:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+
+def load_qwen3_vl(
+    pretrained: str,
+    dtype: torch.dtype,
+    attn_implementation: str = "sdpa",
+    device_map: str | None = None,
+    **processor_options: Any,
+) -> tuple[torch.nn.Module, Any]:
+    """Qwen3-VL (dense or MoE) and its processor from a hub id or a directory.
+
+    The one loading path of this adapter and of the trainer, so a checkpoint is trained and evaluated
+    on the same weights, dtype and attention kernel. `device_map=None` leaves the model on CPU for a
+    caller that places it (the trainer's accelerate); `processor_options` go to `AutoProcessor`.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise ValueError("attn_implementation=flash_attention_2 needs the flash-attn package; use sdpa")
+    model = AutoModelForImageTextToText.from_pretrained(
+        pretrained, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
+    )
+    return model, AutoProcessor.from_pretrained(pretrained, **processor_options)
 
 
 def _flag(value: Any) -> bool:
@@ -70,23 +94,16 @@ class Qwen3VL(ChatAdapter):
         cag_kv_reuse: bool | str = True,
         cag_caption_tokens: int | str = 1024,
         packed_gqa_decode: bool | str = True,
+        static_cache: bool | str = False,
         **unknown: Any,
     ) -> None:
         super().__init__()
         if unknown:
             raise ValueError(f"covip_qwen3_vl: unknown model_args {sorted(unknown)}")
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-            raise ValueError("attn_implementation=flash_attention_2 needs the flash-attn package; use sdpa")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-        model = AutoModelForImageTextToText.from_pretrained(
-            pretrained,
-            dtype=getattr(torch, dtype),
-            attn_implementation=attn_implementation,
-            device_map=device_map or device,
-        ).eval()
+        model, processor = load_qwen3_vl(pretrained, getattr(torch, dtype), attn_implementation, device_map or device)
+        model.eval()
         if lora:
             from peft import PeftModel
 
@@ -95,7 +112,7 @@ class Qwen3VL(ChatAdapter):
                 model = model.merge_and_unload().eval()
         self.setup(
             model,
-            AutoProcessor.from_pretrained(pretrained),
+            processor,
             batch_size=batch_size,
             max_pixels=max_pixels,
             min_pixels=min_pixels,
@@ -103,6 +120,7 @@ class Qwen3VL(ChatAdapter):
             cag_kv_reuse=cag_kv_reuse,
             cag_caption_tokens=cag_caption_tokens,
             packed_gqa_decode=packed_gqa_decode and attn_implementation == "sdpa",
+            static_cache=static_cache,
         )
 
     @classmethod
@@ -124,8 +142,10 @@ class Qwen3VL(ChatAdapter):
         cag_kv_reuse: bool | str = True,
         cag_caption_tokens: int | str = 1024,
         packed_gqa_decode: bool | str = True,
+        static_cache: bool | str = False,
     ) -> None:
         self.model = model
+        self.static_cache = _flag(static_cache)
         if _flag(packed_gqa_decode):
             gqa_decode.use_for_text(model)
         self.processor = processor
@@ -235,6 +255,13 @@ class Qwen3VL(ChatAdapter):
             raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
         return {**kwargs, "pad_token_id": self.pad_id, "eos_token_id": sorted(self.eos_ids)}
 
+    def cache_kwargs(self) -> dict[str, Any]:
+        """`static_cache`: a fixed-size KV cache, which makes transformers compile the decoding step (CUDA graphs
+        on GPU) instead of launching every kernel from Python per token. transformers keeps the largest cache
+        length seen, and batches come longest first, so a run compiles once per batch size. CAG's KV reuse cuts
+        its cache back to the prefix, which a static cache cannot do, so CAG stays on the dynamic cache."""
+        return {"cache_implementation": "static"} if self.static_cache else {}
+
     def batches(self, requests: list[ChatRequest]) -> list[list[int]]:
         """Indices grouped by generation settings, longest prompt first, `batch_size` at a time."""
         lengths = [self.length(r) for r in requests]
@@ -265,6 +292,7 @@ class Qwen3VL(ChatAdapter):
                 **self.device_inputs(inputs),
                 **self.vision_inputs(encoded),
                 **self.generate_kwargs(requests[batch[0]].gen_kwargs),
+                **self.cache_kwargs(),
             )
             for i, reply in zip(
                 batch, self.replies(out, inputs["input_ids"].shape[1], [len(e) for e in encoded]), strict=True
@@ -273,11 +301,17 @@ class Qwen3VL(ChatAdapter):
         return replies  # type: ignore[return-value]
 
     def generate_cag(self, requests: list[ChatRequest]) -> list[Reply]:
-        if not self.cag_kv_reuse:
-            return super().generate_cag(requests)
+        """KV reuse where both stages start with the same prefix; the `paper` preset's stage 1 has no system
+        prompt, so those requests take the two-pass path."""
+        reuse = [i for i, r in enumerate(requests) if self.cag_kv_reuse and cag_shares_prefix(r.messages)]
+        rest = [i for i in range(len(requests)) if i not in set(reuse)]
         replies: list[Reply | None] = [None] * len(requests)
-        for batch in self.batches(requests):
-            for i, reply in zip(batch, self._cag_batch([requests[i] for i in batch]), strict=True):
+        if rest:
+            for i, reply in zip(rest, super().generate_cag([requests[i] for i in rest]), strict=True):
+                replies[i] = reply
+        for batch in self.batches([requests[i] for i in reuse]):
+            chunk = [reuse[j] for j in batch]
+            for i, reply in zip(chunk, self._cag_batch([requests[i] for i in chunk]), strict=True):
                 replies[i] = reply
         return replies  # type: ignore[return-value]
 

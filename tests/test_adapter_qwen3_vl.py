@@ -136,6 +136,25 @@ def test_cag_with_kv_reuse_equals_the_plain_two_pass_path(adapter):
     assert all(a.input_tokens < b.input_tokens for a, b in zip(reused, plain, strict=True))
 
 
+def test_paper_preset_cag_without_a_shared_prefix_takes_the_two_pass_path(adapter):
+    adapter.cag_caption_tokens = 10
+    paper = cag_messages([image(1)], ["User: Bob was at the beach."], image(7), "Where?", stage1_system=False)
+    requests = [ChatRequest(paper, {"max_new_tokens": 8, "temperature": 0}), *cag_requests(2)]
+    replies = adapter.generate_cag(requests)
+    plain = two_pass(adapter.generate_chat, requests, 10)
+    assert [r.text for r in replies] == [r.text for r in plain]
+    assert replies[0].input_tokens == plain[0].input_tokens  # two passes: the context was encoded twice
+    assert all(a.input_tokens < b.input_tokens for a, b in zip(replies[1:], plain[1:], strict=True))
+
+
+def test_static_cache_gives_the_dynamic_cache_outputs(tiny_dense):
+    dynamic = Qwen3VL(pretrained=str(tiny_dense), batch_size=3)
+    static = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="true")
+    assert static.cache_kwargs() == {"cache_implementation": "static"} and dynamic.cache_kwargs() == {}
+    requests = caption_requests(4)
+    assert [r.text for r in static.generate_chat(requests)] == [r.text for r in dynamic.generate_chat(requests)]
+
+
 def test_lora_changes_outputs_and_merging_keeps_them(tiny_dense, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
