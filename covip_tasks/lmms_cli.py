@@ -17,6 +17,7 @@ from typing import Any
 
 from covip.tasks import metrics
 from covip.tasks.dataset import MANIFEST, sha256_file
+from covip.tasks.diagnostic_task import preset
 from covip.tasks.judging import judge_config, run_judge
 from covip.tasks.metrics import RECORD_KEY
 from covip.tasks.pricing import estimated_cost_usd
@@ -38,6 +39,13 @@ def tasks_path() -> Path:
 
 def print_tasks_path() -> None:
     """`covip-tasks-path`: print the task directory, for `lmms-eval --include_path`."""
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="covip-tasks-path",
+        description="Print the directory of the covip_* task YAMLs, for "
+        '`lmms-eval --include_path "$(covip-tasks-path)" --tasks ...`.',
+    ).parse_args()
     print(tasks_path())
 
 
@@ -60,7 +68,7 @@ def _version(dist: str) -> str | None:
 
 
 def provenance(results: dict[str, Any]) -> dict[str, Any]:
-    """What made these results: judge, data (location and manifest hash), package versions."""
+    """What made these results: judge, data (location and manifest hash), prompt preset, package versions."""
     judge = judge_config()
     data = {}
     for task, config in results.get("configs", {}).items():
@@ -81,6 +89,7 @@ def provenance(results: dict[str, Any]) -> dict[str, Any]:
             "spec": {**run_judge().spec.to_dict(), "id": run_judge().spec.judge_id},
         },
         "data": data,
+        "preset": preset(),
         "packages": {d: _version(d) for d in ("covip-bench", "lmms-eval", "torch", "transformers", "datasets")},
     }
 

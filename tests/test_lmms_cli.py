@@ -47,6 +47,7 @@ def test_lmms_eval_runs_a_covip_task_without_include_path(small_benchmark, tmp_p
     assert results["versions"]["covip_caption_2c"] == 1.0
     prov = results["covip"]
     assert prov["judge"]["backend"] == "rule"
+    assert prov["preset"] == "covip"
     letters = prov["judge_letters"]["covip_caption_2c"]
     assert sum(letters.values()) == 2 * 6 * 3 and letters["D"] == 2 * 4 * 3  # the oracle leaks nothing
     assert prov["data"]["covip_caption_2c"]["manifest_sha256"]

@@ -55,7 +55,7 @@ def test_empty_is_nan_not_zero():
     assert math.isnan(metrics.macro_accuracy([], positive=False))
 
 
-def test_clustered_interval_contains_estimate_and_widens_with_clustering():
+def test_clustered_interval_contains_the_estimate_and_needs_two_samples():
     lo, hi = metrics.micro_ci95([S1, S2] * 5, positive=True)
     p = metrics.micro_accuracy([S1, S2] * 5, positive=True)
     assert lo < p < hi
