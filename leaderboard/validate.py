@@ -14,11 +14,10 @@ from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Pr
 from covip.leaderboard.tasks import RECOMPUTE
 from covip.tasks import metrics
 from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.schema import OPTION_LETTERS, QAS_PER_CONCEPT
 
-LETTERS = ("A", "B", "C", "D")
 REQUIRED_RESULTS_FIELDS = ("results", "versions", "config", "n-samples", "covip")
 TOLERANCE = 1e-6
-QUESTIONS_PER_CONCEPT = 3  # the data model: 3 MCQAs per context concept
 RULES = """Rules (each problem names the file and the field or line):
 - schema: the results file has lmms-eval's fields and the `covip` provenance block; each sample
   record has its task family's fields with the right types;
@@ -215,8 +214,8 @@ def _check_caption(record: dict, log: TaskLog, limits: Limits) -> Iterator[tuple
                 f"verdicts[{i}].positive",
                 f"{v.get('positive')!r}, but concept {concept} positive is {concept in positives}",
             )
-        if v.get("gold") not in LETTERS:
-            yield f"verdicts[{i}].gold", f"{v.get('gold')!r} is not one of {LETTERS}"
+        if v.get("gold") not in OPTION_LETTERS:
+            yield f"verdicts[{i}].gold", f"{v.get('gold')!r} is not one of {OPTION_LETTERS}"
         if v.get("pred") not in metrics.PREDICTIONS:
             yield f"verdicts[{i}].pred", f"{v.get('pred')!r} is not one of {metrics.PREDICTIONS}"
         if not isinstance(v.get("qid"), str):
@@ -240,8 +239,8 @@ def _check_coverage(record: dict, names: list[str]) -> Iterator[tuple[str, str]]
         return
     per_concept = Counter(q["concept"] for q in questions)
     for j, name in enumerate(names):
-        if per_concept[j] != QUESTIONS_PER_CONCEPT:
-            yield "questions", f"concept {j} ({name}) has {per_concept[j]} questions, not {QUESTIONS_PER_CONCEPT}"
+        if per_concept[j] != QAS_PER_CONCEPT:
+            yield "questions", f"concept {j} ({name}) has {per_concept[j]} questions, not {QAS_PER_CONCEPT}"
     concept_of = {q["qid"]: q["concept"] for q in questions}
     if len(concept_of) != len(questions):
         yield "questions", "question ids repeat"

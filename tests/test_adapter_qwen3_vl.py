@@ -209,11 +209,15 @@ def test_lmms_eval_cli_runs_covip_qwen3_vl(small_benchmark, tiny_dense, tmp_path
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [path] = list(out.rglob("*_results.json"))
     results = json.loads(path.read_text())
-    assert results["results"]["covip_caption_2c"]["acc_pos,none"] >= 0
+    scores = results["results"]["covip_caption_2c"]
+    assert 0 <= scores["acc_pos,none"] <= 100 and 0 <= scores["acc_neg,none"] <= 100  # random weights: any score
+    assert sum(results["covip"]["judge_letters"]["covip_caption_2c"].values()) == 2 * 6 * 3  # every question judged
     [samples] = list(path.parent.glob("*_samples_covip_caption_2c.jsonl"))
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     assert len(lines) == 2
     for line in lines:
         [counts] = line["token_counts"]
         assert counts["input_tokens"] > 100 and 0 < counts["output_tokens"] <= 16
-        assert isinstance(line["covip_record"]["caption"], str)
+        record = line["covip_record"]
+        assert isinstance(record["caption"], str) and record["model_blocked"] is None
+        assert len(record["verdicts"]) == 6 * 3
