@@ -69,7 +69,7 @@ def prepare(out: Path, samples: int) -> None:
     import qwen_vl_utils
 
     from covip.tasks.builder.build import BuildConfig, build
-    from covip.tasks.sources import load_caption_source
+    from covip.tasks.data.sources import load_caption_source
 
     build_dir = out / "build"
     if not (build_dir / "manifest.json").exists():

@@ -1,7 +1,7 @@
 """The leaderboard's data model: per model scores computed from validated per-sample records, and the
 paper's reported figures kept apart.
 
-Everything is recomputed from the records with `covip.tasks.metrics` (so a site shows nothing a
+Everything is recomputed from the records with `covip.tasks.scoring.metrics` (so a site shows nothing a
 sample log does not support): Acc+ and Acc− per bucket and pooled, with 95% intervals clustered
 by sample; controls; recognition F1; diagnostics (direct and CAG) as the mean per-sample score
 with a t interval; and the recognition-vs-retrieval slope. Ranks order computed models by overall
@@ -20,7 +20,7 @@ from typing import Any
 from covip.leaderboard.stats import fit_slope, mean_ci95, regression_points
 from covip.leaderboard.submission import Submission
 from covip.leaderboard.tasks import DIAGNOSTICS
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 BUCKETS = ("1c", "2c", "3c", "4c")
 CONTROLS = ("blind", "noctx")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from covip.tasks.dataset import MANIFEST, load_caption_dataset, load_diagnostic_dataset, sha256_file
+from covip.tasks.data.canonical import MANIFEST, load_caption_dataset, load_diagnostic_dataset, sha256_file
 
 THUMB = (320, 320)
 

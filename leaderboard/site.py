@@ -27,7 +27,7 @@ from covip.leaderboard.aggregate import BUCKETS, CONTROLS, MODES
 from covip.leaderboard.images import ImageStore
 from covip.leaderboard.submission import Submission
 from covip.leaderboard.tasks import DIAGNOSTICS
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'"
 DATA_FILE = "leaderboard.json"

@@ -1,4 +1,4 @@
-"""Statistics the leaderboard adds on top of `covip.tasks.metrics`: the recognition-vs-retrieval slope
+"""Statistics the leaderboard adds on top of `covip.tasks.scoring.metrics`: the recognition-vs-retrieval slope
 and the interval of a mean per-sample score.
 
 The slope follows the paper's Figure 5: per model, ordinary least squares of each sample's Acc+
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from scipy import stats
 
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from covip.leaderboard.tasks import TaskInfo, is_group, task_info
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 RESULTS_SUFFIX = "_results.json"
 CARD_FILE = "card.yaml"

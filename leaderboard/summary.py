@@ -1,7 +1,7 @@
 """`covip-leaderboard summary RUNS`: one table of every model's CoViP captioning scores.
 
 Reads lmms-eval output directories (results JSON plus `--log_samples` JSONL), recomputes every
-number from the per-sample judged records with `covip.tasks.metrics` (so the table and the
+number from the per-sample judged records with `covip.tasks.scoring.metrics` (so the table and the
 run agree by construction, and intervals can be computed), and writes `summary.md` and
 `summary.json` beside the runs. The static site of the leaderboard issue builds on this.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from covip.leaderboard.aggregate import caption_score
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 TASK = re.compile(r"^covip_caption_(?P<bucket>[1-4])c(?:_(?P<control>blind|noctx))?$")
 

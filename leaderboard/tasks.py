@@ -1,9 +1,9 @@
 """Which CoViP tasks exist, their versions and metrics: read from the shipped lmms-eval task YAMLs.
 
-The leaderboard learns tasks as data: a task YAML added under `covip_tasks/lmms_tasks/` (for
+The leaderboard learns tasks as data: a task YAML added under `covip_tasks/lmms/tasks/` (for
 instance the diagnostics `covip_lsd`, `covip_lar_cag`) is known here without code changes, with
 its version and metric names. What cannot be read from YAML is how to recompute each metric from
-the per-sample records; `RECOMPUTE` holds that, straight from `covip.tasks.metrics` (the same
+the per-sample records; `RECOMPUTE` holds that, straight from `covip.tasks.scoring.metrics` (the same
 tables the tasks aggregate with).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 Records = list[dict]
 
@@ -50,7 +50,7 @@ _Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct
 
 
 def tasks_dir() -> Path:
-    return Path(importlib.import_module("covip.tasks.lmms_tasks").__file__).resolve().parent
+    return Path(importlib.import_module("covip.tasks.lmms.tasks").__file__).resolve().parent
 
 
 def _load(path: Path) -> dict:

@@ -12,9 +12,9 @@ from typing import Any
 
 from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Problem, Submission, TaskLog
 from covip.leaderboard.tasks import RECOMPUTE
-from covip.tasks import metrics
-from covip.tasks.metrics import RECORD_KEY
-from covip.tasks.schema import OPTION_LETTERS, QAS_PER_CONCEPT
+from covip.tasks.data.schema import OPTION_LETTERS, QAS_PER_CONCEPT
+from covip.tasks.scoring import metrics
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 REQUIRED_RESULTS_FIELDS = ("results", "versions", "config", "n-samples", "covip")
 TOLERANCE = 1e-6

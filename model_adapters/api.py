@@ -7,7 +7,7 @@ that still fails fails the run with the provider's message (keys redacted), unle
 `allow_errors=true`: then it becomes an empty answer marked `error`, counted like a safety
 block, never a caption: the tasks score it wrong without judging it. Token usage goes to
 lmms-eval's usage record (`results["usage"]`, per task) and per-sample `token_counts`; the
-estimated cost (`covip.tasks.pricing`) is logged per call batch and written into the results by
+estimated cost (`covip.tasks.results.pricing`) is logged per call batch and written into the results by
 the `lmms_eval` command.
 Keys come only from the environment and are never logged.
 """
@@ -23,7 +23,7 @@ from typing import Any
 from covip.judges.backends import redact
 from covip.judges.resilience import RetryPolicy, call_with_retries, gather_bounded
 from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, load_image
-from covip.tasks.pricing import estimated_cost_usd
+from covip.tasks.results.pricing import estimated_cost_usd
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
+from covip.model_adapters.processes import process_device
 from covip.model_adapters.visual_match import MATCH_THRESHOLD, match_concepts, match_scores
 from covip.tasks.prompts import parse_user_turn
 
@@ -52,6 +53,11 @@ class Baseline(lmms):
         super().__init__()
         if unknown:
             raise ValueError(f"{type(self).__name__} takes no model_args, got {sorted(unknown)}")
+
+    @property
+    def device(self):
+        """Where lmms-eval gathers this rank's request counts in a multi-process run (no model lives there)."""
+        return process_device()
 
     def caption(self, messages: list[dict], doc: dict) -> str:
         raise NotImplementedError

@@ -17,6 +17,8 @@ from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.api.model import lmms
 from PIL import Image
 
+from covip.model_adapters.processes import process_device
+
 GREEDY = {"temperature": 0.0, "do_sample": False}
 
 
@@ -122,6 +124,11 @@ class ChatAdapter(lmms):
     system_prompt: str | None = None
     cag_caption_tokens: int = 1024  # the reference's stage-1 budget; model arg `cag_caption_tokens`
     WINDOW = 512  # requests whose messages (and images) are held at once; batches are sorted within a window
+
+    @property
+    def device(self) -> Any:
+        """This process's device (lmms-eval gathers request counts there in a multi-process run)."""
+        return process_device()
 
     def generate_chat(self, requests: list[ChatRequest]) -> list[Reply]:
         """Complete each request (same order). Raise on failure; never return an error as text."""

@@ -29,6 +29,7 @@ import torch
 from covip.model_adapters import gqa_decode
 from covip.model_adapters.cag import stage1_request, stage2_request
 from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, images_in
+from covip.model_adapters.processes import process_device
 from covip.tasks.prompts import cag_shares_prefix
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Qwen3VL(ChatAdapter):
         super().__init__()
         if unknown:
             raise ValueError(f"covip_qwen3_vl: unknown model_args {sorted(unknown)}")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or str(process_device())  # one GPU per process in a data-parallel run
         dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         model, processor = load_qwen3_vl(pretrained, getattr(torch, dtype), attn_implementation, device_map or device)
         model.eval()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from covip.tasks.sources import default_data_dir
+from covip.tasks.data.sources import default_data_dir
 
 MODELS = ("covip_oracle", "covip_retrieval", "covip_shortcut", "covip_blind")
 TASKS = "covip_caption,covip_caption_blind,covip_caption_noctx,covip_diag,covip_diag_controls"

@@ -13,8 +13,8 @@ from PIL import Image
 from covip.model_adapters.chat import BlockedText, ChatRequest
 from covip.model_adapters.gemini import Gemini
 from covip.model_adapters.gpt import GPT
-from covip.tasks.pricing import estimated_cost_usd
 from covip.tasks.prompts import CAG_CAPTION, CAPTION_INSTRUCTION, MEMORY_SYSTEM_PROMPT, cag_messages, user_turn
+from covip.tasks.results.pricing import estimated_cost_usd
 
 KEY = "sk-test-secret-0123456789"
 GEN = {"max_new_tokens": 77, "temperature": 0, "do_sample": False}
@@ -277,7 +277,7 @@ def test_cost_estimate_uses_the_longest_matching_price():
 
 
 def test_a_blocked_answer_reaches_the_caption_record_marked_blocked():
-    from covip.tasks.caption_task import caption_process_results
+    from covip.tasks.lmms.caption import caption_process_results
 
     qa = {"id": "Q1", "question": "Where?", "options": {"A": "a", "B": "b", "C": "c", "D": "?"}, "answer": "A"}
     doc = {

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from covip.tasks.builder.build import BuildConfig, build
-from covip.tasks.dataset import load_caption_dataset
+from covip.tasks.data.canonical import load_caption_dataset
 
 
 def build_into(path, **kw):
@@ -61,7 +61,7 @@ def test_dataset_card_and_refusal_to_overwrite(tmp_path):
     card = (out / "README.md").read_text()
     assert "| test | 3 | 1 |" in card and "Limitations" in card
     proc = subprocess.run(
-        [sys.executable, "-m", "covip.tasks.data_cli", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"],
+        [sys.executable, "-m", "covip.tasks.cli.data", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"],
         capture_output=True,
         text=True,
     )
@@ -83,7 +83,7 @@ def test_parallel_build_is_identical_to_serial(tmp_path):
 
 
 def cli_build(out, *args):
-    cmd = [sys.executable, "-m", "covip.tasks.data_cli", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"]
+    cmd = [sys.executable, "-m", "covip.tasks.cli.data", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"]
     proc = subprocess.run([*cmd, "--buckets", "1,2", "--diag-samples", "3", *args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
@@ -94,8 +94,8 @@ def test_cli_workers_reach_the_builder_and_do_not_change_the_output(tmp_path, mo
     parallel = cli_build(tmp_path / "parallel", "--workers", "2")
     assert (serial / "manifest.json").read_bytes() == (parallel / "manifest.json").read_bytes()
 
-    from covip.tasks import data_cli
     from covip.tasks.builder import build as build_module
+    from covip.tasks.cli import data as data_cli
 
     seen = []
     monkeypatch.setattr(build_module, "build", lambda config: seen.append(config) or [])

@@ -19,7 +19,7 @@ from faker.providers.person.en_US import Provider as EnUsPersonProvider
 
 from covip.tasks.builder import text
 from covip.tasks.builder.text import FACT_TYPES, STOPWORDS, Facts, draw_facts, draw_names, make_qas, write_dialogue
-from covip.tasks.schema import UNDETERMINED, Checker, parse_qa
+from covip.tasks.data.schema import UNDETERMINED, Checker, parse_qa
 
 KINDS = ("person", "pet", "object")
 APOSTROPHE_MODES = ("delete", "split")

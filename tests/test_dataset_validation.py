@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from covip.tasks.data_cli import main
-from covip.tasks.dataset import load_caption_dataset
-from covip.tasks.schema import DataError
+from covip.tasks.cli.data import main
+from covip.tasks.data.canonical import load_caption_dataset
+from covip.tasks.data.schema import DataError
 
 
 @pytest.fixture
@@ -41,10 +41,10 @@ def test_good_dataset_is_valid(dataset, capsys):
 
 
 def test_validate_cli_subprocess_exit_codes(dataset):
-    ok = subprocess.run([sys.executable, "-m", "covip.tasks.data_cli", "validate", str(dataset)], capture_output=True)
+    ok = subprocess.run([sys.executable, "-m", "covip.tasks.cli.data", "validate", str(dataset)], capture_output=True)
     (dataset / "caption_test.jsonl").write_text("{not json\n")
     bad = subprocess.run(
-        [sys.executable, "-m", "covip.tasks.data_cli", "validate", str(dataset)], capture_output=True, text=True
+        [sys.executable, "-m", "covip.tasks.cli.data", "validate", str(dataset)], capture_output=True, text=True
     )
     assert ok.returncode == 0
     assert bad.returncode == 2 and "line 1" in bad.stderr and "invalid JSON" in bad.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from covip.tasks import metrics
 from covip.tasks.builder.build import BuildConfig, build
-from covip.tasks.dataset import load_diagnostic_dataset
+from covip.tasks.data.canonical import load_diagnostic_dataset
+from covip.tasks.data.schema import DataError
 from covip.tasks.prompts import (
     CAG_CAPTION,
     CAPTION_INSTRUCTION,
@@ -23,7 +23,7 @@ from covip.tasks.prompts import (
     fill_cag,
     is_cag,
 )
-from covip.tasks.schema import DataError
+from covip.tasks.scoring import metrics
 
 BIN = Path(sys.executable).parent
 
@@ -119,7 +119,7 @@ def test_hf_layout_loader(tmp_path):
     from datasets import Dataset
     from PIL import Image
 
-    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+    from covip.tasks.formats.hf import load_hf_diagnostic_dataset
 
     image = Image.new("RGB", (8, 8), (200, 10, 10))
     Dataset.from_dict(
@@ -164,7 +164,7 @@ def save_to_disk(columns: dict[str, list], out: Path) -> Path:
 
 @pytest.mark.parametrize(("task", "target"), [("lsd", "answer"), ("lar", "last_action")])
 def test_hf_layout_loader_lsd_and_lar(diag_data, tmp_path, task, target):
-    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+    from covip.tasks.formats.hf import load_hf_diagnostic_dataset
 
     samples, _ = load_diagnostic_dataset(diag_data, task)
     columns = paper_columns(samples, diag_data, target)
@@ -182,7 +182,7 @@ def test_hf_layout_loader_lsd_and_lar(diag_data, tmp_path, task, target):
 
 
 def test_hf_lar_set_without_last_action_is_refused(diag_data, tmp_path):
-    from covip.tasks.reference_format import load_hf_diagnostic_dataset
+    from covip.tasks.formats.hf import load_hf_diagnostic_dataset
 
     samples, _ = load_diagnostic_dataset(diag_data, "lar")
     saved = save_to_disk(paper_columns(samples, diag_data, "answer"), tmp_path / "hf")

@@ -182,7 +182,7 @@ def test_retry_after_forms():
 
 
 def test_mcqa_only_options_of_a_run_reach_its_binary_judge_left_out(monkeypatch):
-    from covip.tasks.judging import run_binary_judge, run_judge
+    from covip.tasks.scoring.judging import run_binary_judge, run_judge
 
     options = {"model": "m", "base_url": "http://127.0.0.1:1/v1", "cache": "off", "shuffle_seed": 3}
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['shuffle_seed'\]"):
@@ -210,8 +210,8 @@ def test_rule_binary_judge():
 
 
 def test_error_verdicts_are_counted_wrong_and_fatal_unless_allowed():
-    from covip.tasks import metrics
-    from covip.tasks.judging import JudgeErrors, check_errors
+    from covip.tasks.scoring import metrics
+    from covip.tasks.scoring.judging import JudgeErrors, check_errors
 
     def v(pred, positive, gold="A"):
         return {"qid": "q", "concept": 0, "positive": positive, "gold": gold, "pred": pred}

@@ -26,7 +26,7 @@ from PIL import Image, ImageStat
 from test_leaderboard_data import EVIL, make_submission
 
 from covip.leaderboard.cli import main
-from covip.tasks.dataset import MANIFEST, sha256_file
+from covip.tasks.data.canonical import MANIFEST, sha256_file
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

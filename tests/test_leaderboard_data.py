@@ -18,7 +18,7 @@ from covip.leaderboard.stats import fit_slope
 from covip.leaderboard.submission import Limits, discover, load_submission
 from covip.leaderboard.tasks import RECOMPUTE, catalogue
 from covip.leaderboard.validate import validate
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 EVIL = "<script>alert(1)</script>"
 STAMP = "20260101_000000"

@@ -11,7 +11,7 @@ from test_leaderboard_data import EVIL, STAMP, caption_record, edit_json, make_s
 
 from covip.leaderboard.cli import main
 from covip.leaderboard.site import NOT_GIVEN
-from covip.tasks.dataset import MANIFEST, sha256_file
+from covip.tasks.data.canonical import MANIFEST, sha256_file
 
 EVIL_TEXT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"  # an XML namespace name, never fetched

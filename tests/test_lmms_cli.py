@@ -115,7 +115,7 @@ def test_exit_status_is_nonzero_when_the_evaluation_fails(small_benchmark, tmp_p
 
 
 def test_run_cost_from_usage_and_model_args():
-    from covip.tasks.lmms_cli import run_cost
+    from covip.tasks.cli.lmms_eval import run_cost
 
     usage = {"total": {"input_tokens": 1_000_000, "output_tokens": 50_000, "reasoning_tokens": 50_000}}
     results = {"usage": usage, "config": {"model_args": "model=gpt-4o,detail=low"}}
@@ -163,7 +163,7 @@ def test_unknown_task_exits_nonzero(small_benchmark, tmp_path):
 
 
 def test_only_secret_option_names_are_redacted():
-    from covip.tasks.lmms_cli import _redact
+    from covip.tasks.cli.lmms_eval import _redact
 
     options = {"api_key": "k", "auth_token": "t", "api_key_env": "OPENAI_API_KEY", "max_tokens": 512, "model": "m"}
     assert _redact(options) == {

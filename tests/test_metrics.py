@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from covip.tasks import metrics
+from covip.tasks.scoring import metrics
 
 
 def v(positive: bool, gold: str, pred: str) -> dict:
@@ -90,7 +90,7 @@ def caption_record(sample_id: str, caption: str, blocked: str | None) -> dict:
 
 def test_blocked_samples_are_not_judged_and_count_wrong_for_both():
     from covip.judges.rule import RuleJudge
-    from covip.tasks.judging import judge_records
+    from covip.tasks.scoring.judging import judge_records
 
     records = [caption_record("s0", "Anna at the beach.", None), caption_record("s1", "", "content_filter")]
     judge_records(records, RuleJudge())
@@ -106,7 +106,7 @@ def test_blocked_samples_are_not_judged_and_count_wrong_for_both():
 
 def test_blocked_diagnostic_responses_score_zero_and_are_counted(monkeypatch):
     from covip.model_adapters.chat import BlockedText
-    from covip.tasks.diagnostic_task import diag_process_results, judge_lar_records
+    from covip.tasks.lmms.diagnostic import diag_process_results, judge_lar_records
 
     monkeypatch.delenv("COVIP_JUDGE", raising=False)
     monkeypatch.delenv("COVIP_JUDGE_OPTIONS", raising=False)

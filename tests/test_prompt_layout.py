@@ -2,9 +2,9 @@
 
 from PIL import Image
 
-from covip.tasks.caption_task import caption_doc_to_messages, doc_row
+from covip.tasks.data.sources import load_caption_source
+from covip.tasks.lmms.caption import caption_doc_to_messages, doc_row
 from covip.tasks.prompts import CAPTION_INSTRUCTION, QUERY_HEADER, parse_user_turn
-from covip.tasks.sources import load_caption_source
 
 
 def first_doc(root, bucket=2, control="none"):

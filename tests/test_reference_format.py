@@ -18,19 +18,19 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from covip.tasks.dataset import load_caption_dataset, write_jsonl  # noqa: E402
-from covip.tasks.reference_format import (  # noqa: E402
+from covip.tasks.data.canonical import load_caption_dataset, write_jsonl  # noqa: E402
+from covip.tasks.data.schema import UNDETERMINED, CaptionSample, DataError  # noqa: E402
+from covip.tasks.data.sources import load_caption_source  # noqa: E402
+from covip.tasks.formats.export import export_reference  # noqa: E402
+from covip.tasks.formats.hf import load_hf_caption_dataset  # noqa: E402
+from covip.tasks.formats.names import infer_concept_name  # noqa: E402
+from covip.tasks.formats.testset import (  # noqa: E402
     CONCEPT_NAMES_FILE,
     META_FILE,
     QAS_GT_FILE,
     SAMPLE_IDS_FILE,
-    export_reference,
-    infer_concept_name,
-    load_hf_caption_dataset,
     load_reference_testset,
 )
-from covip.tasks.schema import UNDETERMINED, CaptionSample, DataError  # noqa: E402
-from covip.tasks.sources import load_caption_source  # noqa: E402
 
 PLACES = ["Riverside farmers market", "old harbor", "Central Park", "Maple Street bakery", "Lake Tahoe shore"]
 CITIES = ["Boston", "Kyoto", "Austin", "Denver", "Portland"]
@@ -193,7 +193,7 @@ def test_export_cli_and_loading_the_export_as_covip_data(
     write_jsonl(root / "caption_test.jsonl", rows)
     samples = list(load_caption_dataset(root, "test").samples)
     out = tmp_path / "ref"
-    cli = [sys.executable, "-m", "covip.tasks.data_cli"]
+    cli = [sys.executable, "-m", "covip.tasks.cli.data"]
     proc = subprocess.run(
         [*cli, "export", str(root), "--format", "reference", "--out", str(out)], capture_output=True, text=True
     )

@@ -151,7 +151,7 @@ def test_degeneration_and_truncation_penalties() -> None:
 
 def test_rows_mix_tasks_and_prompts_match_their_images() -> None:
     assert [t for t, _ in mixed_tasks(6, 0.25, 0)].count(RECOGNITION) == 2
-    from covip.tasks.schema import sample_from_dict
+    from covip.tasks.data.schema import sample_from_dict
 
     sample = sample_from_dict(_sample(3, (1,)))
     for prompt in (caption_prompt(sample), recognition_prompt(sample)):

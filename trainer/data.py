@@ -22,10 +22,10 @@ from typing import Any
 from datasets import Dataset
 from PIL import Image
 
-from covip.tasks.dataset import load_caption_dataset
+from covip.tasks.data.canonical import load_caption_dataset
+from covip.tasks.data.schema import CaptionSample, sample_from_dict
+from covip.tasks.data.sources import default_data_dir
 from covip.tasks.prompts import CAPTION_INSTRUCTION, user_turn
-from covip.tasks.schema import CaptionSample, sample_from_dict
-from covip.tasks.sources import default_data_dir
 
 CAPTION, RECOGNITION = "caption", "recognition"
 RECOGNITION_INSTRUCTION = (
@@ -42,7 +42,7 @@ def load_samples(data: str, split: str = "train", max_samples: int | None = None
     or `hf:<dataset id or saved path>` in the paper's HF captioning layout (images extracted to a cache).
     """
     if data.startswith("hf:"):
-        from covip.tasks.reference_format import load_hf_caption_dataset
+        from covip.tasks.formats.hf import load_hf_caption_dataset
 
         root = default_data_dir().parent / "hf_images" / data[3:].replace("/", "__")
         samples = load_hf_caption_dataset(data[3:], split=split, image_dir=root)

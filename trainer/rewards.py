@@ -7,7 +7,7 @@
   mean(negative questions leaked), in [-1, 1] whatever the number of positives (defect 20);
   `paper` scale: right/3 - leaked/N_neg, and 0 for degenerate or truncated captions (whose penalty
   then makes the total exactly the reference's -1).
-- `recognition`: F1 of the named positives in a caption (covip.tasks.metrics), or of the boxed
+- `recognition`: F1 of the named positives in a caption (covip.tasks.scoring.metrics), or of the boxed
   indices of a recognition answer (§5.2 `multi_vision`).
 - `degeneration`: -1 for heavy repetition (the reference's sentence, 5-gram and chunk tests).
 - `truncation`: -1 when a completion hit the length limit without ending.
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from covip.judges.protocol import ERROR, INVALID, MCQA, Judge
-from covip.tasks.metrics import recognition_f1
+from covip.tasks.scoring.metrics import recognition_f1
 from covip.trainer.data import CAPTION, RECOGNITION
 
 Reward = Callable[..., list[float | None]]

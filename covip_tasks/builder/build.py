@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from covip.tasks.builder import images, text
 from covip.tasks.builder.diagnostics import DEFAULT_TRIGGER, build_diagnostic_sample
-from covip.tasks.dataset import MANIFEST, TASKS, task_file, write_jsonl, write_manifest
-from covip.tasks.schema import MAX_BUCKET, QA, CaptionSample, Concept
+from covip.tasks.data.canonical import MANIFEST, TASKS, task_file, write_jsonl, write_manifest
+from covip.tasks.data.schema import MAX_BUCKET, QA, CaptionSample, Concept
 
 BUILDER_VERSION = "1"
 SPLIT_IDS = {"test": 0, "train": 1}

@@ -18,7 +18,7 @@ import numpy as np
 from faker import Faker
 
 from covip.tasks.builder import images, text
-from covip.tasks.schema import DiagnosticSample
+from covip.tasks.data.schema import DiagnosticSample
 
 DIAGNOSTIC_TASKS = ("lsd", "lar", "itr")
 DEFAULT_TRIGGER = "SKS"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import faker as faker_module
 
 from covip.judges.rule import STOPWORDS
-from covip.tasks.schema import ANSWER_LETTERS, QAS_PER_CONCEPT, UNDETERMINED
+from covip.tasks.data.schema import ANSWER_LETTERS, QAS_PER_CONCEPT, UNDETERMINED
 
 FACT_TYPES = ("place", "time", "event", "action", "habit", "nickname")
 KINDS = ("person", "pet", "object")

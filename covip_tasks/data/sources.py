@@ -20,16 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from covip.tasks.dataset import caption_file, diagnostic_file, load_caption_dataset, load_diagnostic_dataset
-from covip.tasks.reference_format import (
-    CONCEPT_NAMES_FILE,
-    QAS_GT_FILE,
-    SAMPLE_IDS_FILE,
-    load_hf_caption_dataset,
-    load_hf_diagnostic_dataset,
-    load_reference_testset,
-)
-from covip.tasks.schema import CaptionSample, DiagnosticSample
+from covip.tasks.data.canonical import caption_file, diagnostic_file, load_caption_dataset, load_diagnostic_dataset
+from covip.tasks.data.schema import CaptionSample, DiagnosticSample
+from covip.tasks.formats.hf import load_hf_caption_dataset, load_hf_diagnostic_dataset
+from covip.tasks.formats.testset import CONCEPT_NAMES_FILE, QAS_GT_FILE, SAMPLE_IDS_FILE, load_reference_testset
 
 ENV_DATA = "COVIP_DATA"
 

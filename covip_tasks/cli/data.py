@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from covip.tasks.dataset import (
+from covip.tasks.data.canonical import (
     MANIFEST,
     SPLITS,
     TASKS,
@@ -16,8 +16,8 @@ from covip.tasks.dataset import (
     task_file,
     verify_manifest,
 )
-from covip.tasks.schema import DataError
-from covip.tasks.sources import default_data_dir
+from covip.tasks.data.schema import DataError
+from covip.tasks.data.sources import default_data_dir
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -85,7 +85,7 @@ def _manifest_problem(manifest: Path) -> str | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from covip.tasks.reference_format import export_reference
+    from covip.tasks.formats.export import export_reference
 
     data = load_caption_dataset(Path(args.dir), args.split)
     export_reference(list(data.samples), data.root, Path(args.out))

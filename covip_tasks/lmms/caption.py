@@ -1,6 +1,6 @@
 """lmms-eval glue for the personalized-captioning tasks `covip_caption_{n}c[_blind|_noctx]`.
 
-The YAML files in lmms_tasks/caption/ differ only in data (bucket and control); this module
+The YAML files in tasks/caption/ differ only in data (bucket and control); this module
 holds what they share: loading the samples (`CaptionTask.download`), building the
 interleaved messages, turning a caption into a per-sample record, and the aggregations.
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from covip.tasks import metrics
-from covip.tasks.judging import check_errors, errors_allowed, judge_records, run_judge
-from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.data.schema import MAX_BUCKET
+from covip.tasks.data.sources import Source, load_caption_source
+from covip.tasks.lmms.task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.prompts import CAPTION_INSTRUCTION, CONTROLS, user_turn
-from covip.tasks.schema import MAX_BUCKET
-from covip.tasks.sources import Source, load_caption_source
+from covip.tasks.scoring import metrics
+from covip.tasks.scoring.judging import check_errors, errors_allowed, judge_records, run_judge
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 
 class CaptionTask(CovipTask):

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from covip.judges.registry import BACKENDS, make_judge
-from covip.tasks import metrics
-from covip.tasks.judging import ALLOW_ERRORS, judge_records
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.scoring import metrics
+from covip.tasks.scoring.judging import ALLOW_ERRORS, judge_records
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 OUT_DIRNAME = "covip-judge"
 TASK = re.compile(r"^covip_caption_")

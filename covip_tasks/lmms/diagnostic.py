@@ -18,13 +18,13 @@ import os
 from typing import Any
 
 from covip.judges.binary import BinaryQuestion
-from covip.tasks import metrics
-from covip.tasks.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, run_binary_judge
-from covip.tasks.lmms_task import CovipTask, RecordRef, blank_image, open_rgb
-from covip.tasks.metrics import BLOCKED, RECORD_KEY
+from covip.tasks.data.schema import DIAGNOSTIC_TARGET
+from covip.tasks.data.sources import load_diagnostic_source
+from covip.tasks.lmms.task import CovipTask, RecordRef, blank_image, open_rgb
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, PRESETS, diagnostic_messages
-from covip.tasks.schema import DIAGNOSTIC_TARGET
-from covip.tasks.sources import load_diagnostic_source
+from covip.tasks.scoring import metrics
+from covip.tasks.scoring.judging import ALLOW_ERRORS, ENV_JUDGE_OPTIONS, JudgeErrors, errors_allowed, run_binary_judge
+from covip.tasks.scoring.metrics import BLOCKED, RECORD_KEY
 
 ENV_PRESET = "COVIP_PRESET"
 MODES = ("direct", "cag")

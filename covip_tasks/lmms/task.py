@@ -14,7 +14,7 @@ from datasets import Dataset, DatasetDict
 from lmms_eval.api.task import ConfigurableMessagesTask
 from PIL import Image
 
-from covip.tasks.metrics import RECORD_KEY
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 BLANK_SIZE = (512, 384)
 

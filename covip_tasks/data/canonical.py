@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from covip.tasks.schema import (
+from covip.tasks.data.schema import (
     DIAGNOSTIC_TARGET,
     CaptionSample,
     Checker,

@@ -25,7 +25,7 @@ from typing import Any
 from covip.judges.binary import BinaryJudge
 from covip.judges.protocol import ERROR, MCQA, Judge
 from covip.judges.registry import binary_options, make_binary_judge, make_judge
-from covip.tasks.metrics import BLOCKED
+from covip.tasks.scoring.metrics import BLOCKED
 
 ENV_JUDGE = "COVIP_JUDGE"
 ENV_JUDGE_OPTIONS = "COVIP_JUDGE_OPTIONS"

@@ -15,13 +15,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from covip.tasks import metrics
-from covip.tasks.dataset import MANIFEST, sha256_file
-from covip.tasks.diagnostic_task import preset
-from covip.tasks.judging import judge_config, run_judge
-from covip.tasks.metrics import RECORD_KEY
-from covip.tasks.pricing import estimated_cost_usd
-from covip.tasks.sources import resolve_location
+from covip.tasks.data.canonical import MANIFEST, sha256_file
+from covip.tasks.data.sources import resolve_location
+from covip.tasks.lmms.diagnostic import preset
+from covip.tasks.results.pricing import estimated_cost_usd
+from covip.tasks.scoring import metrics
+from covip.tasks.scoring.judging import judge_config, run_judge
+from covip.tasks.scoring.metrics import RECORD_KEY
 
 HELP_PREFACE = """lmms_eval (CoViP bench): lmms-eval with the covip_* tasks registered (no --include_path needed).
 Example: lmms_eval --model covip_oracle --tasks 'covip_*' --output_path runs/x --log_samples
@@ -34,7 +34,7 @@ SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "crede
 
 def tasks_path() -> Path:
     """Directory holding the CoViP task YAMLs (package data)."""
-    return Path(__file__).resolve().parent / "lmms_tasks"
+    return Path(__file__).resolve().parent.parent / "lmms" / "tasks"
 
 
 def print_tasks_path() -> None:

@@ -1,0 +1,1 @@
+"""The canonical data model, the on-disk dataset format and where a task's data comes from."""

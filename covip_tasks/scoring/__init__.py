@@ -1,0 +1,1 @@
+"""Scoring: the CapEval-QAs and diagnostic metrics, and the judging stage that gives verdicts."""
