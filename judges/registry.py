@@ -2,8 +2,10 @@
 
 Options (all backends but `rule`; `COVIP_JUDGE_OPTIONS` and `covip-judge --option` take them):
 - backend: `model` (required), `base_url`, `api_key_env`, `timeout` (seconds), `constrain`
-  (openai, gemini); `api_version` (gemini); `gguf_file`, `device`, `dtype` (hf);
-- judge: `preset` (`strict` default, `paper`), `concurrency` (requests in flight, default 16),
+  (openai, gemini); `api_version` (gemini); `gguf_file`, `device`, `dtype`, `mode` (`score` default,
+  or `generate`), `batch_tokens` (hf);
+- judge: `preset` (`strict` default, `paper`), `concurrency` (requests in flight, default 16; the hf
+  backend's own default: 4096 questions scored together, 1 when generating),
   `cache` (SQLite path, or `off`; default `$COVIP_JUDGE_CACHE` or
   `$COVIP_HOME/judge_cache.sqlite`), `max_attempts`, `retry_base_delay`, `retry_max_delay`,
   `shuffle_seed` (MCQA only: see `MCQA_ONLY_OPTIONS`);
@@ -62,10 +64,12 @@ def _split(backend: str, options: dict[str, Any], judge_keys: tuple[str, ...]) -
     }
 
 
-def _common(rest: dict[str, Any]) -> dict[str, Any]:
+def _common(backend: Backend, rest: dict[str, Any]) -> dict[str, Any]:
     """Preset, decoding, cache, concurrency and retry policy from the judge-level options."""
     preset = get_preset(rest.get("preset", "strict"))
     decoding = decoding_for(preset, {k: rest[k] for k in DECODING_KEYS if k in rest})
+    if hasattr(backend, "validate_decoding"):  # a backend that cannot honour the decoding says so now
+        backend.validate_decoding(decoding)
     where = rest.get("cache", None)
     cache = None if cache_disabled(where) else JudgeCache(where if where not in (None, True) else default_cache_path())
     retry = RetryPolicy(
@@ -77,7 +81,7 @@ def _common(rest: dict[str, Any]) -> dict[str, Any]:
         "preset": preset,
         "decoding": decoding,
         "cache": cache,
-        "concurrency": int(rest.get("concurrency", 16)),
+        "concurrency": int(rest.get("concurrency", getattr(backend, "default_concurrency", 16))),
         "retry": retry,
     }
 
@@ -96,7 +100,7 @@ def make_judge(backend: str = "rule", **options: Any) -> Judge:
         built,
         shuffle_seed=None if shuffle_seed is None else int(shuffle_seed),
         constrain=options.get("constrain", False),
-        **_common(rest),
+        **_common(built, rest),
     )
 
 
@@ -114,4 +118,4 @@ def make_binary_judge(backend: str = "rule", **options: Any) -> BinaryJudge:
     from covip.judges.llm import LLMBinaryJudge
 
     built, rest = _split(backend, options, JUDGE_OPTIONS)
-    return LLMBinaryJudge(built, constrain=options.get("constrain", False), **_common(rest))
+    return LLMBinaryJudge(built, constrain=options.get("constrain", False), **_common(built, rest))

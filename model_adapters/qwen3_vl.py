@@ -3,7 +3,10 @@
 Why not lmms-eval's built-in `qwen3_vl`: it generates one sample at a time by default, encodes
 a CAG context twice, and has no LoRA. Here:
 - requests are sorted by prompt length (longest first, so an out-of-memory shows at once) and
-  generated `batch_size` at a time with left padding; the images are processed once per sample;
+  generated `batch_size` at a time with left padding; the images are processed once per sample,
+  in a worker thread that prepares the next batch while the GPU generates this one;
+- decoding uses a static key/value cache, which lets transformers compile the decoding step with
+  CUDA graphs, wherever that is correct and possible (`static_cache=auto`, see `decode_plan`);
 - CAG reuses the key/value cache of the prefix shared by its two stages (system + context +
   query image): stage 1 is prefilled and generated as usual, its cache is cut back to the
   prefix, and stage 2 only encodes its own suffix (caption turn + question). Within a batch the
@@ -20,6 +23,8 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -34,6 +39,9 @@ from covip.tasks.prompts import cag_shares_prefix
 
 logger = logging.getLogger(__name__)
 GENERATE_KEYS = ("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty")
+# Static caches are sized in steps of this many tokens, and never shrink within a process (transformers keeps the
+# largest length it has compiled for), so that batches of similar length share one compiled decoding step.
+CACHE_LENGTH_STEP = 1024
 
 
 @dataclass
@@ -76,6 +84,35 @@ def _flag(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
 
 
+def static_cache_fallback(model: torch.nn.Module) -> str | None:
+    """Why the compiled static-cache decode cannot be the default for this model, or None when it can.
+
+    An MoE layer routes tokens with data-dependent shapes; unmerged LoRA layers and a model split over several
+    devices have not been measured with the compiled step; transformers compiles a static-cache decoding step
+    only on a GPU. `static_cache=true` still forces a static cache.
+    """
+    if getattr(model.config.get_text_config(), "num_experts", 0):
+        return "MoE model: its expert routing has data-dependent shapes"
+    if hasattr(model, "peft_config"):
+        return "unmerged LoRA adapter: set merge_lora=true to decode with the compiled step"
+    placed = set(getattr(model, "hf_device_map", {}).values())
+    if len(placed) > 1:
+        return f"model spread over {len(placed)} devices"
+    device = model.get_input_embeddings().weight.device
+    if device.type != "cuda":
+        return f"model on {device.type}: transformers compiles the decoding step on a GPU only"
+    return None
+
+
+@dataclass
+class Batch:
+    """One batch's tensors on CPU, prepared ahead of the GPU, and each real row's prompt length."""
+
+    inputs: dict[str, torch.Tensor]
+    vision: dict[str, torch.Tensor]
+    prompt_tokens: list[int]
+
+
 class Qwen3VL(ChatAdapter):
     """lmms-eval chat model over any Qwen3-VL checkpoint loadable with `from_pretrained`."""
 
@@ -95,7 +132,7 @@ class Qwen3VL(ChatAdapter):
         cag_kv_reuse: bool | str = True,
         cag_caption_tokens: int | str = 1024,
         packed_gqa_decode: bool | str = True,
-        static_cache: bool | str = False,
+        static_cache: bool | str = "auto",
         **unknown: Any,
     ) -> None:
         super().__init__()
@@ -143,10 +180,11 @@ class Qwen3VL(ChatAdapter):
         cag_kv_reuse: bool | str = True,
         cag_caption_tokens: int | str = 1024,
         packed_gqa_decode: bool | str = True,
-        static_cache: bool | str = False,
+        static_cache: bool | str = "auto",
     ) -> None:
         self.model = model
-        self.static_cache = _flag(static_cache)
+        self.static_cache = self.decode_plan(str(static_cache).lower())
+        self.run_rows: int | None = None  # rows every batch of the current run is padded to (static cache)
         if _flag(packed_gqa_decode):
             gqa_decode.use_for_text(model)
         self.processor = processor
@@ -169,6 +207,18 @@ class Qwen3VL(ChatAdapter):
             self.tokenizer.convert_tokens_to_ids("<|im_end|>")
         }
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+
+    def decode_plan(self, option: str) -> bool:
+        """Whether to decode with a static, compiled cache: `auto` where `static_cache_fallback` finds no reason
+        against it (the reason is logged), `true`/`false` as told."""
+        if option != "auto":
+            return _flag(option)
+        reason = static_cache_fallback(self.model)
+        if reason:
+            logger.warning("covip_qwen3_vl: decoding with a dynamic cache (%s)", reason)
+            return False
+        logger.info("covip_qwen3_vl: decoding with a static cache and a compiled step, batches padded to one size")
+        return True
 
     @property
     def batch_size(self) -> int:
@@ -221,13 +271,14 @@ class Qwen3VL(ChatAdapter):
                 mask[i, start : start + tok.shape[0]] = 1
         return {"input_ids": ids, "mm_token_type_ids": mm, "attention_mask": mask}
 
-    def vision_inputs(self, encoded: list[Encoded]) -> dict[str, torch.Tensor]:
+    def vision_inputs(self, encoded: list[Encoded], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The batch's images on CPU, in the model's dtype."""
         pixels = [e.pixel_values for e in encoded if e.pixel_values is not None]
         if not pixels:
             return {}
         return {
-            "pixel_values": torch.cat(pixels).to(self.input_device, self.model.dtype),
-            "image_grid_thw": torch.cat([e.grid for e in encoded if e.grid is not None]).to(self.input_device),
+            "pixel_values": torch.cat(pixels).to(dtype),
+            "image_grid_thw": torch.cat([e.grid for e in encoded if e.grid is not None]),
         }
 
     def length(self, request: ChatRequest) -> int:
@@ -256,12 +307,30 @@ class Qwen3VL(ChatAdapter):
             raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
         return {**kwargs, "pad_token_id": self.pad_id, "eos_token_id": sorted(self.eos_ids)}
 
-    def cache_kwargs(self) -> dict[str, Any]:
-        """`static_cache`: a fixed-size KV cache, which makes transformers compile the decoding step (CUDA graphs
-        on GPU) instead of launching every kernel from Python per token. transformers keeps the largest cache
-        length seen, and batches come longest first, so a run compiles once per batch size. CAG's KV reuse cuts
-        its cache back to the prefix, which a static cache cannot do, so CAG stays on the dynamic cache."""
-        return {"cache_implementation": "static"} if self.static_cache else {}
+    def cache_kwargs(self, prompt_len: int, max_new_tokens: int) -> dict[str, Any]:
+        """A static KV cache makes transformers compile the decoding step (CUDA graphs on GPU) instead of
+        launching every kernel from Python per token. The compiled step is specific to the cache's shape, so
+        every batch of a run has the same rows (`rows_for`) and the cache length is rounded up to
+        `CACHE_LENGTH_STEP`; transformers keeps the largest length seen, and batches come longest first, so a
+        run compiles once, or once more per step a later, longer window climbs. CAG's KV reuse cuts its cache
+        back to the prefix, which a static cache cannot do: it stays on the dynamic cache."""
+        if not self.static_cache:
+            return {}
+        length = math.ceil((prompt_len + max_new_tokens) / CACHE_LENGTH_STEP) * CACHE_LENGTH_STEP
+        return {"cache_implementation": "static", "max_cache_len": length}
+
+    def rows_for(self, n_requests: int) -> int:
+        """Rows of every batch: with a static cache all batches of a run are padded to one size (`batch_size`,
+        or the whole run when it is smaller) so that the compiled step is reused; else the batch as it is."""
+        return min(self.batch_size, self.run_rows or n_requests)
+
+    def generate_until(self, requests: list) -> list:
+        """lmms-eval's entry point: the run's size fixes the batch rows before the base class windows it."""
+        self.run_rows = len(requests)
+        try:
+            return super().generate_until(requests)
+        finally:
+            self.run_rows = None
 
     def batches(self, requests: list[ChatRequest]) -> list[list[int]]:
         """Indices grouped by generation settings, longest prompt first, `batch_size` at a time."""
@@ -282,23 +351,46 @@ class Qwen3VL(ChatAdapter):
             out.append(Reply(text=text, input_tokens=n_in, output_tokens=n_out))
         return out
 
+    def prepare(self, requests: list[ChatRequest], rows: int) -> Batch:
+        """Encode a batch on CPU (chat template, image processing, padding), padded to `rows` rows with one-token
+        rows whose outputs are dropped. Runs in a worker thread while the GPU generates the previous batch."""
+        encoded = [self.encode(r.messages) for r in requests]
+        empty = torch.zeros(0, dtype=torch.long)
+        filler = torch.tensor([self.pad_id])
+        fill = [(filler, torch.zeros(1, dtype=torch.long), empty, empty)] * (rows - len(encoded))
+        inputs = self.collate([(e.ids, e.mm, empty, empty) for e in encoded] + fill)
+        return Batch(inputs, self.vision_inputs(encoded, self.model.dtype), [len(e) for e in encoded])
+
     @torch.inference_mode()
     def generate_chat(self, requests: list[ChatRequest]) -> list[Reply]:
-        replies: list[Reply | None] = [None] * len(requests)
-        for batch in self.batches(requests):
-            encoded = [self.encode(requests[i].messages) for i in batch]
-            empty = torch.zeros(0, dtype=torch.long)
-            inputs = self.collate([(e.ids, e.mm, empty, empty) for e in encoded])
-            out = self.model.generate(
-                **self.device_inputs(inputs),
-                **self.vision_inputs(encoded),
-                **self.generate_kwargs(requests[batch[0]].gen_kwargs),
-                **self.cache_kwargs(),
-            )
-            for i, reply in zip(
-                batch, self.replies(out, inputs["input_ids"].shape[1], [len(e) for e in encoded]), strict=True
-            ):
-                replies[i] = reply
+        """Batches in a pipeline: one worker thread prepares batch k+1 and decodes batch k-1's tokens while the
+        GPU generates batch k (the worker is the only user of the tokenizer, which is not thread-safe)."""
+        batches = self.batches(requests)
+        rows = self.rows_for(len(requests)) if self.static_cache else None
+        decoded = []
+        with ThreadPoolExecutor(1, thread_name_prefix="covip-prepare") as worker:
+
+            def prepare(batch: list[int]):
+                return worker.submit(self.prepare, [requests[i] for i in batch], rows or len(batch))
+
+            upcoming = prepare(batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                prepared = upcoming.result()
+                upcoming = prepare(batches[k + 1]) if k + 1 < len(batches) else None
+                gen = self.generate_kwargs(requests[batch[0]].gen_kwargs)
+                prompt_len = prepared.inputs["input_ids"].shape[1]
+                out = self.model.generate(
+                    **self.device_inputs(prepared.inputs),
+                    **self.device_inputs(prepared.vision),
+                    **gen,
+                    **self.cache_kwargs(prompt_len, gen["max_new_tokens"]),
+                )
+                tokens = out[: len(batch), prompt_len:].cpu()
+                decoded.append(worker.submit(self.replies, tokens, 0, prepared.prompt_tokens))
+            replies: list[Reply | None] = [None] * len(requests)
+            for batch, done in zip(batches, decoded, strict=True):
+                for i, reply in zip(batch, done.result(), strict=True):
+                    replies[i] = reply
         return replies  # type: ignore[return-value]
 
     def generate_cag(self, requests: list[ChatRequest]) -> list[Reply]:
@@ -306,6 +398,8 @@ class Qwen3VL(ChatAdapter):
         prompt, so those requests take the two-pass path."""
         reuse = [i for i, r in enumerate(requests) if self.cag_kv_reuse and cag_shares_prefix(r.messages)]
         rest = [i for i in range(len(requests)) if i not in set(reuse)]
+        if reuse and self.static_cache:
+            logger.info("covip_qwen3_vl: CAG with KV reuse decodes with a dynamic cache (its cache is cut back)")
         replies: list[Reply | None] = [None] * len(requests)
         if rest:
             for i, reply in zip(rest, super().generate_cag([requests[i] for i in rest]), strict=True):
@@ -333,7 +427,7 @@ class Qwen3VL(ChatAdapter):
         prefix_len = max(c for c in cuts)
         out = self.model.generate(
             **self.device_inputs(inputs),
-            **self.vision_inputs(encoded),
+            **self.device_inputs(self.vision_inputs(encoded, self.model.dtype)),
             **self.generate_kwargs(first[0].gen_kwargs),
             return_dict_in_generate=True,
         )

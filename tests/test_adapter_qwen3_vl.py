@@ -15,11 +15,9 @@ from PIL import Image
 from covip.model_adapters import gqa_decode
 from covip.model_adapters.cag import two_pass
 from covip.model_adapters.chat import ChatRequest
-from covip.model_adapters.qwen3_vl import Qwen3VL
+from covip.model_adapters.qwen3_vl import CACHE_LENGTH_STEP, Qwen3VL, static_cache_fallback
+from covip.model_adapters.tiny_qwen3 import build_tiny_qwen3_vl
 from covip.tasks.prompts import CAPTION_INSTRUCTION, cag_messages, user_turn
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_qwen3_vl import build_tiny_qwen3_vl  # noqa: E402
 
 GREEDY = {"max_new_tokens": 12, "temperature": 0, "do_sample": False}
 
@@ -147,12 +145,50 @@ def test_paper_preset_cag_without_a_shared_prefix_takes_the_two_pass_path(adapte
     assert all(a.input_tokens < b.input_tokens for a, b in zip(replies[1:], plain[1:], strict=True))
 
 
-def test_static_cache_gives_the_dynamic_cache_outputs(tiny_dense):
-    dynamic = Qwen3VL(pretrained=str(tiny_dense), batch_size=3)
+def test_static_cache_with_padded_batches_gives_the_dynamic_cache_outputs(tiny_dense):
+    """The fast path's outputs, batches padded to one size included, equal plain `generate`'s in float32."""
+    dynamic = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="false")
     static = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="true")
-    assert static.cache_kwargs() == {"cache_implementation": "static"} and dynamic.cache_kwargs() == {}
+    assert dynamic.cache_kwargs(10, 5) == {}
+    assert static.cache_kwargs(10, 5) == {"cache_implementation": "static", "max_cache_len": CACHE_LENGTH_STEP}
+    assert static.cache_kwargs(CACHE_LENGTH_STEP, 1)["max_cache_len"] == 2 * CACHE_LENGTH_STEP
     requests = caption_requests(4)
-    assert [r.text for r in static.generate_chat(requests)] == [r.text for r in dynamic.generate_chat(requests)]
+    shapes = []
+    generate = static.model.generate
+
+    def spy(**kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        return generate(**kwargs)
+
+    static.model.generate = spy
+    try:
+        fast = static.generate_chat(requests)
+    finally:
+        del static.model.generate
+    assert [r.text for r in fast] == [r.text for r in dynamic.generate_chat(requests)]
+    assert [r.input_tokens for r in fast] == [len(static.encode(r.messages)) for r in requests]
+    assert [rows for rows, _ in shapes] == [3, 3], "the second batch (one request) is padded to the first's rows"
+
+
+def test_the_fast_path_is_the_default_where_it_applies_and_says_why_not(tiny_dense, tiny_moe, tmp_path, caplog):
+    """`static_cache=auto` takes the compiled decode unless a reason against it holds; the reason is logged."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    dense = AutoModelForImageTextToText.from_pretrained(tiny_dense)
+    assert static_cache_fallback(dense).startswith("model on cpu: transformers compiles the decoding step on a GPU")
+    moe = AutoModelForImageTextToText.from_pretrained(tiny_moe)
+    assert static_cache_fallback(moe).startswith("MoE model")
+    lora = get_peft_model(dense, LoraConfig(r=4, target_modules=["q_proj"]))
+    assert static_cache_fallback(lora).startswith("unmerged LoRA adapter: set merge_lora=true")
+    split = AutoModelForImageTextToText.from_pretrained(tiny_dense)
+    split.hf_device_map = {"model.visual": 0, "model.language_model": 1}
+    assert static_cache_fallback(split) == "model spread over 2 devices"
+    with caplog.at_level("WARNING", logger="covip.model_adapters.qwen3_vl"):
+        adapter = Qwen3VL(pretrained=str(tiny_dense))
+    assert adapter.static_cache is False
+    assert "decoding with a dynamic cache (model on cpu" in caplog.text
+    assert Qwen3VL(pretrained=str(tiny_moe), static_cache="true").static_cache is True, "true forces it"
 
 
 def test_lora_changes_outputs_and_merging_keeps_them(tiny_dense, tmp_path):
@@ -211,10 +247,10 @@ def test_lmms_eval_cli_runs_covip_qwen3_vl(small_benchmark, tiny_dense, tmp_path
     results = json.loads(path.read_text())
     scores = results["results"]["covip_caption_2c"]
     assert 0 <= scores["acc_pos,none"] <= 100 and 0 <= scores["acc_neg,none"] <= 100  # random weights: any score
-    assert sum(results["covip"]["judge_letters"]["covip_caption_2c"].values()) == 2 * 6 * 3  # every question judged
     [samples] = list(path.parent.glob("*_samples_covip_caption_2c.jsonl"))
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     assert len(lines) == 2
+    assert sum(len(line["covip_record"]["verdicts"]) for line in lines) == 2 * 6 * 3  # every question judged
     for line in lines:
         [counts] = line["token_counts"]
         assert counts["input_tokens"] > 100 and 0 < counts["output_tokens"] <= 16
