@@ -20,14 +20,12 @@ import pytest
 import torch
 import yaml
 
+from covip.model_adapters.tiny_qwen3 import build_tiny_qwen3_vl
 from covip.trainer.checkpoints import MARKER, complete_checkpoints, read_marker
 from covip.trainer.cli import main
 from covip.trainer.config import resolve
 from covip.trainer.rewards import completion_text
 from covip.trainer.train import build_trainer, train
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_qwen3_vl import build_tiny_qwen3_vl  # noqa: E402
 
 pytestmark = pytest.mark.integration
 CPU = {"use_cpu": True, "bf16": False, "gradient_checkpointing": False, "max_pixels": 32 * 32, "report_to": "none"}

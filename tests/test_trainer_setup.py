@@ -4,7 +4,6 @@ fails cleanly on bad input, and evaluation cards state the model's size."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -15,13 +14,11 @@ from safetensors.torch import save_file
 from trl import GRPOConfig
 from trl.import_utils import is_vllm_available
 
+from covip.model_adapters.tiny_qwen3 import build_tiny_qwen3_vl
 from covip.trainer.cli import eval_parser, main
 from covip.trainer.config import FIELDS, resolve
 from covip.trainer.evaluate import card
 from covip.trainer.train import build_trainer, grpo_args, rollout_kwargs
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_qwen3_vl import build_tiny_qwen3_vl  # noqa: E402
 
 CPU = {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
 VLLM = {

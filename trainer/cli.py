@@ -4,6 +4,7 @@ covip-train --config trainer/configs/gspo.yaml [--field value ...]   train (or r
 covip-train --preset paper --model M --data D --output_dir R          no YAML needed
 covip-train --config FILE --print_config                              show the resolved config
 covip-train evaluate RUN_DIR --tasks covip_caption [--limit N]        lmms-eval on every checkpoint
+covip-train make-tiny-model DIR                                       a tiny random Qwen3-VL, for a CPU first run
 """
 
 from __future__ import annotations
@@ -85,9 +86,26 @@ def resolve_config(args: argparse.Namespace) -> config_mod.TrainConfig:
     return config_mod.resolve(values)
 
 
+def tiny_model_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="covip-train make-tiny-model",
+        description="Write a tiny, randomly initialised Qwen3-VL (2 layers, hidden size 64; config, weights, "
+        "tokenizer, processor) to DIR, built offline in about a second. It runs the real Qwen3-VL code path for a "
+        "first CPU run with no download (`--config cpu_smoke --model DIR`); its outputs are noise.",
+    )
+    p.add_argument("dir", help="output directory")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if argv[:1] == ["make-tiny-model"]:
+        from covip.model_adapters.tiny_qwen3 import build_tiny_qwen3_vl
+
+        out = build_tiny_qwen3_vl(Path(tiny_model_parser().parse_args(argv[1:]).dir))
+        print(f"tiny random Qwen3-VL: {out}")
+        return 0
     if argv[:1] == ["evaluate"]:
         from covip.trainer.evaluate import EvalRequest, evaluate_run
 
@@ -118,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from covip.trainer.train import train
 
-    run = train(config)
+    try:
+        run = train(config)
+    except config_mod.SetupError as exc:
+        print(f"covip-train: {exc}", file=sys.stderr)
+        return 2
     print(f"run directory: {run}")
     return 0
 

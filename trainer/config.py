@@ -22,6 +22,12 @@ from typing import Any
 import yaml
 
 REWARDS = ("capeval", "recognition", "degeneration", "truncation")
+ROLLOUT_CACHES = ("auto", "static", "dynamic")
+
+
+class SetupError(RuntimeError):
+    """Something the user must fix before a run can start (missing data split, model that cannot load);
+    `covip-train` prints it without a traceback. Its message names the fix."""
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -95,6 +101,14 @@ class TrainConfig:
     temperature: float = field(default=1.0, metadata=_doc("rollout sampling temperature (set explicitly)"))
     top_p: float = field(default=1.0, metadata=_doc("rollout nucleus sampling (1.0: off)"))
     top_k: int = field(default=0, metadata=_doc("rollout top-k (0: off); the model's own defaults never apply"))
+    rollout_cache: str = field(
+        default="auto",
+        metadata=_doc(
+            "KV cache of transformers rollouts: 'static' decodes with a static cache, whose decoding step "
+            "transformers compiles on a GPU (CUDA graphs), with the policy in eval mode (no LoRA dropout, as "
+            "vLLM samples); 'dynamic' is TRL's plain generate; 'auto': static on a GPU for a dense model"
+        ),
+    )
 
     # --- rollout engine (TRL's vLLM options, passed through; `pip install 'trl[vllm]'`) ---------------
     use_vllm: bool = field(
@@ -188,6 +202,8 @@ class TrainConfig:
             problems.append(
                 f"importance_sampling_level must be 'sequence' or 'token', got {self.importance_sampling_level!r}"
             )
+        if self.rollout_cache not in ROLLOUT_CACHES:
+            problems.append(f"rollout_cache must be one of {', '.join(ROLLOUT_CACHES)}, got {self.rollout_cache!r}")
         if self.vllm_mode not in ("server", "colocate"):
             problems.append(f"vllm_mode must be 'server' or 'colocate', got {self.vllm_mode!r}")
         if (

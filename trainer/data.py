@@ -22,10 +22,11 @@ from typing import Any
 from datasets import Dataset
 from PIL import Image
 
-from covip.tasks.data.canonical import load_caption_dataset
+from covip.tasks.data.canonical import caption_file, load_caption_dataset
 from covip.tasks.data.schema import CaptionSample, sample_from_dict
 from covip.tasks.data.sources import default_data_dir
 from covip.tasks.prompts import CAPTION_INSTRUCTION, user_turn
+from covip.trainer.config import SetupError
 
 CAPTION, RECOGNITION = "caption", "recognition"
 RECOGNITION_INSTRUCTION = (
@@ -48,6 +49,12 @@ def load_samples(data: str, split: str = "train", max_samples: int | None = None
         samples = load_hf_caption_dataset(data[3:], split=split, image_dir=root)
     else:
         root = default_data_dir() if data == "default" else Path(data).expanduser()
+        if not (root / caption_file(split)).is_file():
+            where = "" if data == "default" else f" --out {root}"
+            raise SetupError(
+                f"{root} has no {split} split ({caption_file(split)}); build it with: "
+                f"covip-data build --split {split} --tasks caption{where}"
+            )
         samples = list(load_caption_dataset(root, split).samples)
     samples = samples[:max_samples] if max_samples else samples
     if not samples:

@@ -2,8 +2,10 @@
 
 What we add to TRL: the CoViP data and rewards, LoRA on the language model only (vision tower
 frozen), the per-sequence importance ratio in the log (`ratio/seq_min|mean|max`: the reference's
-"GSPO" had it identically 1, defect 18), checkpoints that describe themselves, and resuming
-from the latest complete checkpoint after a kill.
+"GSPO" had it identically 1, defect 18), checkpoints that describe themselves, resuming from the
+latest complete checkpoint after a kill, and fast transformers rollouts: the adapter's decode path
+(a static KV cache whose decoding step transformers compiles with CUDA graphs, packed GQA decode
+attention), with the unmerged LoRA layers compiled into the step and the policy in eval mode.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.import_utils import is_vllm_available
 
 from covip.judges.registry import make_judge
+from covip.model_adapters import gqa_decode
 from covip.model_adapters.qwen3_vl import load_qwen3_vl
 from covip.trainer import config as config_mod
 from covip.trainer.checkpoints import CheckpointMarker, latest_checkpoint, read_marker
-from covip.trainer.config import TrainConfig
+from covip.trainer.config import SetupError, TrainConfig
 from covip.trainer.data import build_rows, load_samples, training_dataset
 from covip.trainer.rewards import (
     CapEvalReward,
@@ -42,7 +45,21 @@ LANGUAGE_LINEAR = r"^(?!.*visual).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_p
 
 
 class CoViPGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer that also logs the sequence-level importance ratio exp(mean_t log pi/pi_old)."""
+    """GRPOTrainer that also logs the sequence-level importance ratio exp(mean_t log pi/pi_old), and generates
+    transformers rollouts with the policy in eval mode when `rollout_cache` is static (see `use_fast_rollouts`)."""
+
+    eval_mode_rollouts = False
+
+    def _generate_single_turn(self, *args: Any, **kwargs: Any):
+        if not self.eval_mode_rollouts:
+            return super()._generate_single_turn(*args, **kwargs)
+        policy = self.accelerator.unwrap_model(self.model)
+        training = policy.training
+        policy.eval()  # no dropout: one fixed set of modules for the compiled step, and vLLM's sampling semantics
+        try:
+            return super()._generate_single_turn(*args, **kwargs)
+        finally:
+            policy.train(training)
 
     def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any):
         out = super()._get_per_token_logps_and_entropies(*args, **kwargs)
@@ -143,9 +160,15 @@ def reward_functions(config: TrainConfig, eos_ids: set[int]) -> list[Reward]:
 def load_model(config: TrainConfig):
     """The base model and processor, through the adapter's loader; LoRA is added by TRL from `lora_config`."""
     dtype = torch.bfloat16 if config.bf16 else torch.float32
-    model, processor = load_qwen3_vl(
-        config.model, dtype, config.attn_implementation, padding_side="left", truncation_side="left"
-    )
+    try:
+        model, processor = load_qwen3_vl(
+            config.model, dtype, config.attn_implementation, padding_side="left", truncation_side="left"
+        )
+    except OSError as exc:  # not on disk and no hub: the first thing a user without a download meets
+        raise SetupError(
+            f"cannot load the model {config.model!r} ({str(exc).splitlines()[0]}). For a first run without a "
+            "download: covip-train make-tiny-model DIR, then --model DIR (see the README's Training section)"
+        ) from exc
     if config.max_pixels:
         processor.image_processor.size = {**dict(processor.image_processor.size), "longest_edge": config.max_pixels}
     return model, processor
@@ -165,6 +188,37 @@ def rollout_kwargs(config: TrainConfig, model_config: Any) -> dict[str, Any]:
     if config.use_vllm:
         return {"logit_bias": dict.fromkeys(banned, -100.0)}
     return {"suppress_tokens": banned}
+
+
+def rollout_cache(config: TrainConfig, model_config: Any) -> str | None:
+    """'static' when transformers rollouts should decode with a static, compiled cache, else None (TRL's plain
+    `generate`); `auto` logs why it falls back."""
+    if config.use_vllm or config.rollout_cache == "dynamic":
+        return None
+    if config.rollout_cache == "static":
+        return "static"
+    if config.use_cpu or not torch.cuda.is_available():
+        reason = "no GPU: transformers compiles the decoding step on a GPU only"
+    elif getattr(model_config.get_text_config(), "num_experts", 0):
+        reason = "MoE model: its expert routing has data-dependent shapes"
+    else:
+        return "static"
+    logger.warning("rollouts decode with TRL's dynamic cache (%s)", reason)
+    return None
+
+
+def use_fast_rollouts(trainer: CoViPGRPOTrainer, config: TrainConfig) -> None:
+    """The adapter's decode path for transformers rollouts: a static KV cache (compiled with CUDA graphs on a
+    GPU: TRL turns compilation off, this turns it back on), packed GQA decode attention, eval-mode policy."""
+    cache = rollout_cache(config, trainer.model.config)
+    if cache is None:
+        return
+    trainer.generation_config.cache_implementation = cache
+    trainer.generation_config.disable_compile = False
+    trainer.eval_mode_rollouts = True
+    if config.attn_implementation == "sdpa":
+        gqa_decode.use_for_text(trainer.accelerator.unwrap_model(trainer.model))
+    logger.info("rollouts decode with a %s cache, the policy in eval mode", cache)
 
 
 def lora_config(config: TrainConfig):
@@ -233,7 +287,7 @@ def build_trainer(
     out.mkdir(parents=True, exist_ok=True)
     config_mod.save(config, out / RUN_CONFIG)
     marker = CheckpointMarker(config.model, config.config_hash(), config.to_dict())
-    return CoViPGRPOTrainer(
+    trainer = CoViPGRPOTrainer(
         model=model,
         reward_funcs=rewards,
         args=args,
@@ -242,6 +296,8 @@ def build_trainer(
         peft_config=lora_config(config),
         callbacks=[marker, *callbacks],
     )
+    use_fast_rollouts(trainer, config)
+    return trainer
 
 
 def train(config: TrainConfig) -> Path:
