@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test lint clean constraints
 
-# One pip command keeps the CPU torch build (see DESIGN notes); the shim makes torchvision import.
+# One pip command keeps the CPU torch build (PyPI's torchvision would pull CUDA torch); the shim makes torchvision import.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -1,6 +1,6 @@
 """The prompts every CoViP task and adapter uses, and the interleaved message layout.
 
-The layout follows the paper (covip_protocol.md §1.4): one user turn; per context concept a
+The layout follows the paper (docs/protocol.md §1.4): one user turn; per context concept a
 `===== Dialogue j =====` header, the concept's image, its dialogue; then
 `===== New Image =====`, the query image and the instruction. We number dialogues from 1 as
 the paper's downstream and RL code does (its test notebook used 0; `index_base=0` gives that).
@@ -92,7 +92,7 @@ def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any
     return images, dialogues, query
 
 
-# Caption-augmented generation (CAG, covip_protocol.md §4). A CAG task's messages are the
+# Caption-augmented generation (CAG, docs/protocol.md §4). A CAG task's messages are the
 # stage-2 conversation with a placeholder where the model's own stage-1 caption goes; any
 # adapter fills it by first captioning the query from the context (`cag_stage1`), so every
 # model supports CAG without the task knowing the model. The placeholder also says whether
@@ -165,7 +165,7 @@ def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
     ]
 
 
-# Diagnostics (covip_protocol.md §4). Our preset uses one system prompt for every task and
+# Diagnostics (docs/protocol.md §4). Our preset uses one system prompt for every task and
 # mode and the standard `\boxed{}`; the `paper` preset reproduces the reference's choices:
 # no system prompt for direct LSD, a "personalization" system prompt for LAR and ITR, the
 # captioning instruction as the CAG system prompt of LSD and LAR, a CAG stage 1 without any

@@ -1,7 +1,7 @@
 """Binary judges (Correct / Wrong) for the LAR diagnostic: does a response carry a reference fact?
 
 The reference's LAR judge counts a verdict as correct when "correct" is a substring of it, so
-"incorrect" scores as correct (covip_protocol.md §4, §8 defect 15). Here labels are read as
+"incorrect" scores as correct (docs/protocol.md §4, §8 defect 15). Here labels are read as
 whole words (extract.py), and a verdict is `correct`, `wrong`, `invalid` (unreadable) or
 `error` (the call failed), each counted by the caller; none is dropped.
 """

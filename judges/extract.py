@@ -4,7 +4,7 @@ Layered, from the most to the least explicit form, so that a well-formatted answ
 misread and a sloppy one is still read when unambiguous: `\\boxed{X}`, then `Answer: X`, then a
 lone letter. What none of these finds is `None` (the caller's `invalid`), never a guess; an
 ambiguous box ("A or D") is unreadable rather than credited to both, unlike the reference's
-substring test (covip_protocol.md §8, defects 2-3).
+substring test (docs/protocol.md §8, defects 2-3).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def extract_label(text: str) -> str | None:
     """`correct` or `wrong` from the final non-empty line, as whole words; None when absent or both.
 
     Whole words only: "incorrect" (or "not correct") is `wrong`, never `correct` (the
-    reference's substring test counts it as correct, covip_protocol.md §4).
+    reference's substring test counts it as correct, docs/protocol.md §4).
     """
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:

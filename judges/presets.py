@@ -1,7 +1,7 @@
 """Judge presets: how to sample and what an unreadable answer becomes.
 
 `strict` (default) is what we trust: greedy, fixed seed, unreadable answers are `invalid` and
-counted. `paper` reproduces the reference judge (covip_protocol.md §2) for parity with the
+counted. `paper` reproduces the reference judge (docs/protocol.md §2) for parity with the
 published numbers: T=0.7, top_p 0.8, top_k 20, min_p 0, and an unreadable answer becomes D
 (binary: wrong).
 """

@@ -1,6 +1,6 @@
 """The judge prompts, in our own words, and their hashes.
 
-CapEval-QAs (covip_protocol.md §2): the judge gets one user message holding the rules, the
+CapEval-QAs (docs/protocol.md §2): the judge gets one user message holding the rules, the
 caption (`[Description]`) and one question with options A-D (`[Question]`), and ends with a
 boxed letter. The LAR judge (§4) decides whether a response carries a reference fact. The
 prompt hash goes into every verdict's provenance and every cache key, so editing a template

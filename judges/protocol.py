@@ -3,7 +3,7 @@
 A judge sees only a caption and one multiple-choice question (options A-D, D meaning "cannot
 be determined") and returns a letter, or `invalid` when its answer cannot be read. It never
 sees images, dialogues or which concept is positive: that is the protocol of the paper
-(covip_protocol.md §2), and it keeps judges interchangeable.
+(docs/protocol.md §2), and it keeps judges interchangeable.
 """
 
 from __future__ import annotations

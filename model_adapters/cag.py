@@ -1,4 +1,4 @@
-"""Caption-augmented generation (CAG, covip_protocol.md §4) for any adapter.
+"""Caption-augmented generation (CAG, docs/protocol.md §4) for any adapter.
 
 A CAG task's messages are the stage-2 conversation with `CAG_CAPTION` where the model's own
 caption goes (`covip.tasks.prompts.cag_messages`). Stage 1 asks the model, greedily, for the

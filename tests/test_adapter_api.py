@@ -277,19 +277,21 @@ def test_cost_estimate_uses_the_longest_matching_price():
 
 
 def test_a_blocked_answer_reaches_the_caption_record_marked_blocked():
-    from covip.tasks.lmms.caption import caption_process_results
+    from lmms_eval.api.reasoning import strip_reasoning_tags
 
-    qa = {"id": "Q1", "question": "Where?", "options": {"A": "a", "B": "b", "C": "c", "D": "?"}, "answer": "A"}
+    from covip.tasks.lmms.caption import caption_record
+
+    options = {"A": "a", "B": "b", "C": "c", "D": "The answer cannot be determined"}
+    qa = {"id": "Q1", "question": "Where?", "options": options, "answer": "A"}
     doc = {
         "sample_id": "s0",
         "bucket": 1,
         "control": "none",
-        "data_location": "x",
-        "manifest_sha256": "0",
         "concepts": [{"name": "Anna", "qas": [qa]}],
         "positives": [0],
     }
-    blocked = caption_process_results(doc, [BlockedText("candidate blocked: SAFETY")])["covip_record"]
-    plain = caption_process_results(doc, ["Anna is here."])["covip_record"]
-    assert blocked["model_blocked"] == "candidate blocked: SAFETY" and blocked["caption"] == ""
-    assert plain["model_blocked"] is None
+    tags = [["<think>", "</think>"]]  # lmms-eval strips reasoning tags before scoring: the reason must survive it
+    blocked = caption_record(doc, strip_reasoning_tags(BlockedText("candidate blocked: SAFETY"), tags))
+    plain = caption_record(doc, "Anna is here.")
+    assert blocked.model_blocked == "candidate blocked: SAFETY" and blocked.caption == ""
+    assert plain.model_blocked is None

@@ -145,3 +145,16 @@ def test_a_diagnostics_only_build_is_valid(tmp_path, capsys):
 def test_a_directory_without_dataset_files_is_invalid(tmp_path, capsys):
     code, err = validate(tmp_path, capsys)
     assert code == 2 and "no dataset file" in err
+
+
+def test_a_non_utf8_byte_names_the_file_line_and_sample(dataset):
+    path = dataset / "caption_test.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    sample_id = json.loads(lines[2])["sample_id"]
+    lines[2] = lines[2].replace(b'"dialogue": "', b'"dialogue": "\xff', 1)
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(DataError) as info:
+        load_caption_dataset(dataset)
+    [problem] = info.value.problems
+    assert problem.source == str(path) and problem.record == f"line 3 (sample_id={sample_id})"
+    assert "not UTF-8: byte 0xff" in problem.message

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from lmms_runner import run_lmms_eval
 
 from covip.tasks.builder.build import BuildConfig, build
 from covip.tasks.data.canonical import load_diagnostic_dataset
@@ -24,8 +23,6 @@ from covip.tasks.prompts import (
     is_cag,
 )
 from covip.tasks.scoring import metrics
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -194,18 +191,17 @@ def test_hf_lar_set_without_last_action_is_refused(diag_data, tmp_path):
 def test_lmms_eval_reads_an_hf_lsd_set(diag_data, tmp_path):
     samples, _ = load_diagnostic_dataset(diag_data, "lsd")
     saved = save_to_disk(paper_columns(samples, diag_data, "answer"), tmp_path / "hf_lsd")
-    env = {**os.environ, "COVIP_DATA_LSD": f"hf:{saved}", "COVIP_HOME": str(tmp_path / "home")}
-    env.pop("COVIP_DATA", None)
-    out = tmp_path / "out"
-    cmd = [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", "covip_lsd", "--output_path", str(out)]
-    proc = subprocess.run([*cmd, "--log_samples"], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    [path] = list(out.rglob("*_results.json"))
-    result = json.loads(path.read_text())["results"]["covip_lsd"]
-    assert result["lsd_f1,none"] == 100.0
-    [log] = list(path.parent.glob("*_samples_covip_lsd.jsonl"))
-    records = [json.loads(line)["covip_record"] for line in log.read_text().splitlines()]
-    assert len(records) == len(samples) and {r["data_location"] for r in records} == {f"hf:{saved}"}
+    run = run_lmms_eval(
+        ["--model", "covip_oracle", "--tasks", "covip_lsd"],
+        None,
+        tmp_path / "out",
+        COVIP_DATA_LSD=f"hf:{saved}",
+        COVIP_HOME=str(tmp_path / "home"),
+    )
+    assert run.code == 0, run.output[-3000:]
+    assert run.results["results"]["covip_lsd"]["lsd_f1,none"] == 100.0
+    assert run.results["configs"]["covip_lsd"]["metadata"]["covip"]["data"]["location"] == f"hf:{saved}"
+    assert len(run.samples("covip_lsd")) == len(samples)
     assert (tmp_path / "home" / "hf_images").is_dir(), "images are cached under COVIP_HOME"
 
 
@@ -244,31 +240,14 @@ def test_cag_stage1_keeps_our_system_prompt_and_drops_it_under_the_paper_preset(
 
 @pytest.mark.integration
 def test_every_diagnostic_task_runs_through_lmms_eval(diag_data, tmp_path):
-    env = {**os.environ, "COVIP_DATA": str(diag_data), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     scores = {}
     for model in ("covip_oracle", "covip_blind", "covip_shortcut"):
-        out = tmp_path / model
-        proc = subprocess.run(
-            [
-                str(BIN / "lmms_eval"),
-                "--model",
-                model,
-                "--tasks",
-                "covip_diag,covip_diag_controls",
-                "--output_path",
-                str(out),
-                "--log_samples",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
+        run = run_lmms_eval(
+            ["--model", model, "--tasks", "covip_diag,covip_diag_controls"], diag_data, tmp_path / model
         )
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        [path] = list(out.rglob("*_results.json"))
-        scores[model] = json.loads(path.read_text())["results"]
-        samples = list(out.rglob("*_samples_covip_lar_cag.jsonl"))
-        record = json.loads(samples[0].read_text().splitlines()[0])["covip_record"]
+        assert run.code == 0, run.output[-3000:]
+        scores[model] = run.results["results"]
+        record = run.samples("covip_lar_cag")[0]["covip_record"]
         assert record["verdict"] in ("correct", "wrong") and record["judge"]["backend"] == "rule"
     oracle, blind, shortcut = scores["covip_oracle"], scores["covip_blind"], scores["covip_shortcut"]
     for mode in ("", "_cag"):
@@ -292,39 +271,16 @@ def test_every_diagnostic_task_runs_with_the_tiny_qwen3_vl(diag_data, tmp_path):
     from tiny_qwen3_vl import build_tiny_qwen3_vl
 
     model = build_tiny_qwen3_vl(tmp_path / "tiny")
-    env = {**os.environ, "COVIP_DATA": str(diag_data), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            str(BIN / "lmms_eval"),
-            "--model",
-            "covip_qwen3_vl",
-            "--model_args",
-            f"pretrained={model},max_pixels=16384,cag_caption_tokens=8",
-            "--batch_size",
-            "2",
-            "--tasks",
-            "covip_diag",
-            "--gen_kwargs",
-            "max_new_tokens=8",
-            "--limit",
-            "2",
-            "--output_path",
-            str(out),
-            "--log_samples",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    [path] = list(out.rglob("*_results.json"))
-    results = json.loads(path.read_text())["results"]
+    args = ["--model", "covip_qwen3_vl", "--model_args", f"pretrained={model},max_pixels=16384,cag_caption_tokens=8"]
+    args += ["--batch_size", "2", "--tasks", "covip_diag", "--gen_kwargs", "max_new_tokens=8", "--limit", "2"]
+    run = run_lmms_eval(args, diag_data, tmp_path / "out")
+    assert run.code == 0, run.output[-3000:]
+    results = run.results["results"]
     for task in ("lsd", "lar", "itr"):
         for mode in ("", "_cag"):
             name = f"covip_{task}{mode}"
             assert name in results, name
-            [samples] = list(path.parent.glob(f"*_samples_{name}.jsonl"))
-            records = [json.loads(line)["covip_record"] for line in samples.read_text().splitlines()]
-            assert len(records) == 2 and all(isinstance(r["response"], str) and "score" in r for r in records)
+            lines = run.samples(name)
+            assert len(lines) == 2 and all(isinstance(line["covip_record"]["response"], str) for line in lines)
+            metric = {"lsd": "lsd_f1", "lar": "lar_acc", "itr": "itr_recall"}[task]
+            assert all(0.0 <= line[metric] <= 100.0 for line in lines)  # a per-sample score, logged by lmms-eval

@@ -1,7 +1,7 @@
 """`covip-judge score` over a real logged lmms_eval run, and judge failures in lmms_eval itself.
 
-Subprocesses throughout (as users run them); remote judges are the real openai client against a
-loopback fake server in this process.
+`covip-judge` runs in subprocesses (as users run it; one is killed mid-run); `lmms_eval` runs in-process
+(tests/lmms_runner.py). Remote judges are the real openai client against a loopback fake server in this process.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from fake_servers import OPENAI_CHAT, Reply, openai_chat_body, openai_prompt, openai_server
+from lmms_runner import run_lmms_eval
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -46,15 +47,10 @@ def answer(prompt: str) -> str:
 def logged_run(small_benchmark, tmp_path_factory) -> Path:
     """A real `lmms_eval --log_samples` run of the oracle baseline on two buckets."""
     out = tmp_path_factory.mktemp("logged")
-    proc = subprocess.run(
-        [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", ",".join(TASKS)]
-        + ["--output_path", str(out / "run"), "--log_samples"],
-        capture_output=True,
-        text=True,
-        env=env(out, COVIP_DATA=str(small_benchmark)),
-        timeout=600,
+    run = run_lmms_eval(
+        ["--model", "covip_oracle", "--tasks", ",".join(TASKS)], small_benchmark, out / "run", COVIP_HOME=str(out)
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert run.code == 0, run.output[-3000:]
     return out / "run"
 
 
@@ -196,7 +192,7 @@ def test_bad_input_names_file_line_and_field(logged_run, tmp_path):
     samples.write_text("\n".join([lines[0], json.dumps(row), *lines[2:]]) + "\n")
     proc = covip_judge(broken, tmp_path, "--judge", "rule")
     assert proc.returncode == 2
-    assert f"{samples}: line 2: field 'covip_record.caption' missing" in proc.stderr
+    assert f"{samples.name}: line 2: covip_record.caption: Field required" in proc.stderr
     unknown = covip_judge(logged_run, tmp_path, "--judge", "openai", "--option", "model=m", "--option", "api_key=x")
     assert unknown.returncode == 2 and "unknown option(s) ['api_key']" in unknown.stderr
 
@@ -211,34 +207,35 @@ def test_help_documents_backends_and_the_vllm_server():
     assert serve + " --gpu-memory-utilization 0.8 --max-model-len 8192" in flat  # the reference's serving flags
 
 
+def judged_run(args: list[str], data: Path, out: Path, tmp: Path, options: dict) -> object:
+    """`lmms_eval ARGS` (in-process) judged by the openai backend with `options`."""
+    return run_lmms_eval(
+        args,
+        data,
+        out,
+        COVIP_HOME=str(tmp / "home"),
+        OPENAI_API_KEY=FAKE_KEY,
+        COVIP_JUDGE="openai",
+        COVIP_JUDGE_OPTIONS=json.dumps(options),
+    )
+
+
 def test_lmms_eval_run_fails_on_judge_errors_unless_allowed(small_benchmark, tmp_path):
     with openai_server(answer) as srv:
         srv.route(OPENAI_CHAT, lambda r: Reply(500, {"error": {"message": "down"}}))
         srv.routes = srv.routes[1:]
         options = {"model": "judge-m", "base_url": f"{srv.url}/v1", "max_attempts": 2, "retry_base_delay": 0.01}
-        base = [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", "covip_caption_1c", "--output_path"]
-        judged = {"COVIP_DATA": str(small_benchmark), "COVIP_JUDGE": "openai"}
-        failing = subprocess.run(
-            [*base, str(tmp_path / "fail")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env(tmp_path, **judged, COVIP_JUDGE_OPTIONS=json.dumps(options)),
-        )
-        allowed = subprocess.run(
-            [*base, str(tmp_path / "allowed")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env(tmp_path, **judged, COVIP_JUDGE_OPTIONS=json.dumps({**options, "allow_errors": True})),
-        )
-    assert failing.returncode != 0
-    assert "judge calls failed after retries" in failing.stdout + failing.stderr
-    assert allowed.returncode == 0, allowed.stderr[-3000:]
-    [results] = (tmp_path / "allowed").rglob("*_results.json")
-    scores = json.loads(results.read_text())["results"]["covip_caption_1c"]
+        args = ["--model", "covip_oracle", "--tasks", "covip_caption_1c"]
+        failing = judged_run(args, small_benchmark, tmp_path / "fail", tmp_path, options)
+        allowed = judged_run(args, small_benchmark, tmp_path / "allowed", tmp_path, {**options, "allow_errors": True})
+    assert failing.code == 1
+    assert "judge call(s) failed after retries" in failing.output
+    assert "task covip_caption_1c did not finish" in failing.output
+    assert allowed.code == 0, allowed.output[-3000:]
+    scores = allowed.results["results"]["covip_caption_1c"]
     assert scores["judge_error,none"] == 2 * 9 and scores["acc_pos,none"] == 0.0  # errors count as wrong
-    for text in (failing.stdout, failing.stderr, allowed.stdout, allowed.stderr, results.read_text()):
+    [results] = (tmp_path / "allowed").rglob("*_results.json")
+    for text in (failing.output, allowed.output, results.read_text()):
         assert FAKE_KEY not in text
 
 
@@ -259,20 +256,9 @@ def test_lar_with_an_llm_judge_and_the_runs_mcqa_options(small_benchmark, tmp_pa
             "cache": "off",
         }
 
-        def lar_run(name: str, **more) -> subprocess.CompletedProcess:
-            return subprocess.run(
-                [str(BIN / "lmms_eval"), "--model", "covip_oracle", "--tasks", "covip_lar", "--log_samples"]
-                + ["--output_path", str(tmp_path / name)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                env=env(
-                    tmp_path,
-                    COVIP_DATA=str(small_benchmark),
-                    COVIP_JUDGE="openai",
-                    COVIP_JUDGE_OPTIONS=json.dumps({**options, **more}),
-                ),
-            )
+        def lar_run(name: str, **more):
+            args = ["--model", "covip_oracle", "--tasks", "covip_lar"]
+            return judged_run(args, small_benchmark, tmp_path / name, tmp_path, {**options, **more})
 
         judged = lar_run("judged")
         answers = [lar_answer(openai_prompt(r)) for r in srv.requests]
@@ -280,7 +266,7 @@ def test_lar_with_an_llm_judge_and_the_runs_mcqa_options(small_benchmark, tmp_pa
         srv.routes = srv.routes[1:]
         failing = lar_run("failing")
         allowed = lar_run("allowed", allow_errors=True)
-    assert judged.returncode == 0, judged.stdout[-3000:] + judged.stderr[-3000:]
+    assert judged.code == 0, judged.output[-3000:]
     [results] = (tmp_path / "judged").rglob("*_results.json")
     scores = json.loads(results.read_text())["results"]["covip_lar"]
     [samples] = results.parent.glob("*_samples_covip_lar.jsonl")
@@ -290,8 +276,8 @@ def test_lar_with_an_llm_judge_and_the_runs_mcqa_options(small_benchmark, tmp_pa
     assert sorted(r["verdict"] for r in records) == ["correct"] * correct + ["wrong"] * (3 - correct)
     assert scores["lar_acc,none"] == pytest.approx(100 * correct / 3) and scores["judge_invalid,none"] == 0
     assert records[0]["judge"]["backend"] == "openai" and "shuffle_seed" not in records[0]["judge"]["decoding"]
-    assert failing.returncode != 0 and "LAR judge calls failed" in failing.stdout + failing.stderr
-    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert failing.code == 1 and "judge call(s) failed after retries (first: sample" in failing.output
+    assert allowed.code == 0, allowed.output[-3000:]
     [results] = (tmp_path / "allowed").rglob("*_results.json")
     scores = json.loads(results.read_text())["results"]["covip_lar"]
     assert scores["judge_error,none"] == 3 and scores["lar_acc,none"] == 0.0

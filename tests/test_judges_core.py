@@ -137,7 +137,7 @@ def test_cache_keeps_local_checkpoints_of_the_same_name_apart(monkeypatch, tmp_p
     item = MCQA("s0/c0.Q1", "cap", "q?", {"A": "one", "B": "two", "C": "three", "D": "none"})
     for path in [*checkpoints, checkpoints[0]]:
         path.mkdir(parents=True, exist_ok=True)
-        judge = make_judge("hf", model=str(path), cache=str(tmp_path / "c.sqlite"))
+        judge = make_judge("hf", model=str(path), cache=str(tmp_path / "c.sqlite"), mode="generate")
         assert judge.spec.model == "checkpoint-500" and judge.judge_many([item])[0].letter == "A"
     assert asked == checkpoints  # run2's checkpoint was asked; run1's again was answered from the cache
 
@@ -210,23 +210,33 @@ def test_rule_binary_judge():
 
 
 def test_error_verdicts_are_counted_wrong_and_fatal_unless_allowed():
+    from covip.tasks.results.records import CaptionRecord, JudgeRef, Question, Verdict
     from covip.tasks.scoring import metrics
     from covip.tasks.scoring.judging import JudgeErrors, check_errors
 
-    def v(pred, positive, gold="A"):
-        return {"qid": "q", "concept": 0, "positive": positive, "gold": gold, "pred": pred}
-
-    record = {
-        "sample_id": "s1",
-        "recognition_f1": 1.0,
-        "verdicts": [v("A", True), v("error", True), v("D", False), v("error", False), v("invalid", False)],
-    }
-    record["verdicts"][1]["detail"] = "InternalServerError: boom"
-    scores = {name: fn([record]) for name, fn in metrics.CAPTION_METRICS.items()}
+    options = {"A": "a", "B": "b", "C": "c", "D": "The answer cannot be determined"}
+    preds = ["A", "error", "D", "error", "invalid"]  # concept 0 (positive): two questions; concept 1: three
+    record = CaptionRecord(
+        sample_id="s1",
+        bucket=1,
+        control="none",
+        caption="",
+        names=["Ann", "Bo"],
+        positives=[0],
+        questions=[
+            Question(qid=f"q{i}", concept=int(i > 1), question="?", options=options, gold="A") for i in range(5)
+        ],
+        verdicts=[
+            Verdict(qid=f"q{i}", pred=p, detail="InternalServerError: boom" if i == 1 else "")
+            for i, p in enumerate(preds)
+        ],
+        judge=JudgeRef(id="openai:m:strict:0", backend="openai", model="m", preset="strict"),
+    )
+    scores = {name: metrics.aggregate(name, [record]) for name in metrics.CAPTION_METRICS}
     assert scores["acc_pos"] == 50.0 and scores["acc_neg"] == pytest.approx(100 / 3)  # errors stay in denominators
     assert scores["judge_error"] == 2 and scores["judge_invalid"] == 1
     letters = {"A": 1, "B": 0, "C": 0, "D": 1, "invalid": 1, "error": 2, "blocked": 0}
     assert metrics.letter_distribution([record]) == letters
-    with pytest.raises(JudgeErrors, match=r"2 of 5 judge calls failed .*sample s1 question q: InternalServerError"):
+    with pytest.raises(JudgeErrors, match=r"2 judge call\(s\) failed .*sample s1 question q1: InternalServerError"):
         check_errors([record], allowed=False)
     check_errors([record], allowed=True)

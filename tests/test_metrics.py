@@ -1,63 +1,80 @@
-"""Metric arithmetic on hand-computed cases."""
+"""Metric arithmetic on hand-computed cases, over typed records, and the records' own consistency rules."""
 
 import math
 
 import pytest
+from pydantic import ValidationError
 
+from covip.tasks.results.records import BLOCKED, CaptionRecord, DiagnosticRecord, JudgeRef, Question, Verdict
 from covip.tasks.scoring import metrics
 
+OPTIONS = {"A": "the beach", "B": "the park", "C": "the lake", "D": "The answer cannot be determined"}
+JUDGE = JudgeRef(id="rule:x", backend="rule", model="rule-v1", preset="strict")
 
-def v(positive: bool, gold: str, pred: str) -> dict:
-    return {"qid": "q", "concept": 0, "positive": positive, "gold": gold, "pred": pred}
+
+def judged(sample_id: str, answers: list[tuple[bool, str, str]], caption: str = "") -> CaptionRecord:
+    """A judged record: one concept per (positive, gold, predicted) triple, one question each."""
+    n = len(answers)
+    questions = [
+        Question(qid=f"c{j}.Q1", concept=j, question="Where?", options=OPTIONS, gold=g)
+        for j, (_, g, _) in enumerate(answers)
+    ]
+    return CaptionRecord(
+        sample_id=sample_id,
+        bucket=1,
+        control="none",
+        caption=caption,
+        names=[f"N{j}" for j in range(n)],
+        positives=[j for j, (positive, _, _) in enumerate(answers) if positive],
+        questions=questions,
+        verdicts=[Verdict(qid=q.qid, pred=p) for q, (_, _, p) in zip(questions, answers, strict=True)],
+        judge=JUDGE,
+    )
 
 
 # sample 1: 3 positive questions (2 right), 6 negatives (5 answered D, 1 leaked)
-S1 = {
-    "verdicts": [v(True, "A", "A"), v(True, "B", "B"), v(True, "C", "D")]
-    + [v(False, "A", "D")] * 5
-    + [v(False, "B", "B")],
-    "recognition_f1": 1.0,
-}
+S1 = judged(
+    "s1", [(True, "A", "A"), (True, "B", "B"), (True, "C", "D")] + [(False, "A", "D")] * 5 + [(False, "B", "B")]
+)
 # sample 2: 6 positive questions (3 right, 1 invalid), 12 negatives all D
-S2 = {
-    "verdicts": [v(True, "A", "A")] * 3
-    + [v(True, "A", "B")] * 2
-    + [v(True, "A", "invalid")]
-    + [v(False, "C", "D")] * 12,
-    "recognition_f1": 0.5,
-}
+S2 = judged("s2", [(True, "A", "A")] * 3 + [(True, "A", "B")] * 2 + [(True, "A", "invalid")] + [(False, "C", "D")] * 12)
 
 
 def test_micro_pools_questions_over_samples():
-    assert metrics.micro_accuracy([S1, S2], positive=True) == pytest.approx(100 * 5 / 9)
-    assert metrics.micro_accuracy([S1, S2], positive=False) == pytest.approx(100 * 17 / 18)
+    assert metrics.aggregate("acc_pos", [S1, S2]) == pytest.approx(100 * 5 / 9)
+    assert metrics.aggregate("acc_neg", [S1, S2]) == pytest.approx(100 * 17 / 18)
 
 
 def test_macro_averages_per_sample_accuracies():
-    assert metrics.macro_accuracy([S1, S2], positive=True) == pytest.approx((100 * 2 / 3 + 100 * 3 / 6) / 2)
-    assert metrics.macro_accuracy([S1, S2], positive=False) == pytest.approx((100 * 5 / 6 + 100.0) / 2)
+    assert metrics.aggregate("acc_pos_macro", [S1, S2]) == pytest.approx((100 * 2 / 3 + 100 * 3 / 6) / 2)
+    assert metrics.aggregate("acc_neg_macro", [S1, S2]) == pytest.approx((100 * 5 / 6 + 100.0) / 2)
+
+
+def test_per_sample_values_carry_counts_score_and_sample():
+    assert metrics.sample_values(S1)["acc_pos"] == {"sample_id": "s1", "correct": 2, "total": 3, "score": 100 * 2 / 3}
+    assert metrics.sample_values(S2)["judge_invalid"] == 1
+    assert metrics.sample_values(S2)["acc_neg"]["total"] == 12
 
 
 def test_negative_question_correct_only_when_d():
-    assert metrics.verdict_correct(v(False, "A", "D"))
-    assert not metrics.verdict_correct(v(False, "A", "A"))
-    assert not metrics.verdict_correct(v(True, "A", "D"))
+    record = judged("s", [(True, "A", "A"), (False, "A", "D"), (False, "A", "A"), (True, "A", "D")])
+    assert [metrics.verdict_correct(record, q, v) for q, v in record.judged()] == [True, True, False, False]
 
 
 def test_invalid_is_counted_and_wrong():
-    assert metrics.invalid_count([S1, S2]) == 1
-    assert not metrics.verdict_correct(v(True, "A", "invalid"))
-    assert not metrics.verdict_correct(v(False, "A", "invalid"))
+    assert metrics.aggregate("judge_invalid", [S1, S2]) == 1
+    record = judged("s", [(True, "A", "invalid"), (False, "A", "invalid")])
+    assert not any(metrics.verdict_correct(record, q, v) for q, v in record.judged())
 
 
 def test_empty_is_nan_not_zero():
-    assert math.isnan(metrics.micro_accuracy([], positive=True))
-    assert math.isnan(metrics.macro_accuracy([], positive=False))
+    assert math.isnan(metrics.aggregate("acc_pos", []))
+    assert math.isnan(metrics.aggregate("acc_neg_macro", []))
 
 
 def test_clustered_interval_contains_the_estimate_and_needs_two_samples():
     lo, hi = metrics.micro_ci95([S1, S2] * 5, positive=True)
-    p = metrics.micro_accuracy([S1, S2] * 5, positive=True)
+    p = metrics.aggregate("acc_pos", [S1, S2] * 5)
     assert lo < p < hi
     assert math.isnan(metrics.micro_ci95([S1], positive=True)[0])
 
@@ -78,50 +95,83 @@ def test_names_match_whole_words_case_sensitively():
     assert metrics.mentioned("Ann's dog. Will!", names) == {0, 1}
 
 
-def caption_record(sample_id: str, caption: str, blocked: str | None) -> dict:
-    """An unjudged caption record: one positive and one negative concept, one question each."""
-    options = {"A": "the beach", "B": "the park", "C": "the lake", "D": "The answer cannot be determined"}
-    questions = [
-        {"qid": f"c{j}.Q1", "concept": j, "positive": j == 0, "question": "Where?", "options": options, "gold": "A"}
-        for j in (0, 1)
-    ]
-    return {"sample_id": sample_id, "caption": caption, "model_blocked": blocked, "questions": questions}
+def test_every_yaml_aggregation_is_the_one_recomputations_use():
+    from covip.tasks.catalogue import catalogue
+
+    tasks = catalogue().tasks
+    assert tasks, "no task YAML found"
+    for info in tasks.values():
+        for name in info.metrics:
+            assert info.aggregation(name) is metrics.AGGREGATIONS[name], (info.name, name)
+        if info.family == "caption":
+            assert info.metrics == metrics.CAPTION_METRICS
+
+
+def unjudged(sample_id: str, caption: str, blocked: str | None) -> CaptionRecord:
+    """One positive and one negative concept, one question each."""
+    questions = [Question(qid=f"c{j}.Q1", concept=j, question="Where?", options=OPTIONS, gold="A") for j in (0, 1)]
+    return CaptionRecord(
+        sample_id=sample_id,
+        bucket=1,
+        control="none",
+        caption=caption,
+        model_blocked=blocked,
+        names=["Anna", "Bo"],
+        positives=[0],
+        questions=questions,
+    )
 
 
 def test_blocked_samples_are_not_judged_and_count_wrong_for_both():
     from covip.judges.rule import RuleJudge
-    from covip.tasks.scoring.judging import judge_records
+    from covip.tasks.scoring.judging import judge_captions
 
-    records = [caption_record("s0", "Anna at the beach.", None), caption_record("s1", "", "content_filter")]
-    judge_records(records, RuleJudge())
+    records = judge_captions(
+        [unjudged("s0", "Anna at the beach.", None), unjudged("s1", "", "content_filter")], RuleJudge()
+    )
     answered, blocked = records
-    assert [v["pred"] for v in answered["verdicts"]] == ["A", "A"]  # the rule judge reads "beach" for both
-    assert [v["pred"] for v in blocked["verdicts"]] == [metrics.BLOCKED] * 2  # an empty caption would get D, D
-    assert blocked["judge"] == answered["judge"]  # the run's judge, recorded on every record
-    assert metrics.CAPTION_METRICS["acc_pos"](records) == 50.0  # no question leaves a denominator
-    assert metrics.CAPTION_METRICS["acc_neg"](records) == 0.0
-    assert metrics.CAPTION_METRICS["model_blocked"](records) == 1
-    assert metrics.letter_distribution(records)[metrics.BLOCKED] == 2
+    assert [v.pred for v in answered.verdicts] == ["A", "A"]  # the rule judge reads "beach" for both
+    assert [v.pred for v in blocked.verdicts] == [BLOCKED] * 2  # an empty caption would get D, D
+    assert blocked.judge == answered.judge  # the run's judge, recorded on every record
+    assert metrics.aggregate("acc_pos", records) == 50.0  # no question leaves a denominator
+    assert metrics.aggregate("acc_neg", records) == 0.0
+    assert metrics.aggregate("model_blocked", records) == 1
+    assert metrics.letter_distribution(records)[BLOCKED] == 2
 
 
-def test_blocked_diagnostic_responses_score_zero_and_are_counted(monkeypatch):
-    from covip.model_adapters.chat import BlockedText
-    from covip.tasks.lmms.diagnostic import diag_process_results, judge_lar_records
+def test_blocked_diagnostic_responses_score_zero_and_are_counted():
+    from covip.judges.binary import RuleBinaryJudge
+    from covip.tasks.scoring.judging import judge_lar
 
-    monkeypatch.delenv("COVIP_JUDGE", raising=False)
-    monkeypatch.delenv("COVIP_JUDGE_OPTIONS", raising=False)
-    common = {"mode": "direct", "control": "none", "preset": "covip", "data_location": "x", "manifest_sha256": "0"}
-    docs = {
-        "lsd": {**common, "task": "lsd", "answer": ""},  # an empty answer would even match an empty reference
-        "itr": {**common, "task": "itr", "trigger": "SKS"},
-        "lar": {**common, "task": "lar", "last_action": "playing the piano"},
-    }
-    records = []
-    for task, doc in docs.items():
-        record = diag_process_results({**doc, "sample_id": task}, [BlockedText("error: APITimeoutError")])
-        records.append(record["covip_record"])
-    judge_lar_records(records[2:])
-    assert [r["score"] for r in records] == [0.0, 0.0, 0.0]
-    assert records[2]["verdict"] == metrics.BLOCKED and records[2]["judge"]["backend"] == "rule"
-    for record in records:
-        assert metrics.DIAGNOSTIC_METRICS[record["task"]]["model_blocked"]([record]) == 1
+    def record(task: str, reference: str) -> DiagnosticRecord:
+        return DiagnosticRecord(
+            sample_id=task,
+            task=task,
+            mode="direct",
+            control="none",
+            preset="covip",
+            response="",
+            model_blocked="error: APITimeoutError",
+            reference=reference,
+        )
+
+    lsd, itr = record("lsd", ""), record("itr", "SKS")  # an empty answer would even match an empty reference
+    [lar] = judge_lar([record("lar", "playing the piano")], RuleBinaryJudge())
+    assert lar.verdict == BLOCKED and lar.judge.backend == "rule"
+    for r in (lsd, itr, lar):
+        assert metrics.diagnostic_score(r) == 0.0
+        assert metrics.sample_values(r)["model_blocked"] == 1
+
+
+def test_records_refuse_inconsistent_facts():
+    ok = S1.model_dump()
+    with pytest.raises(ValidationError, match="verdicts must cover each question once"):
+        CaptionRecord(**{**ok, "verdicts": ok["verdicts"][1:]})  # a record cannot drop the questions it got wrong
+    with pytest.raises(ValidationError, match="out of range"):
+        CaptionRecord(**{**ok, "positives": [99]})
+    with pytest.raises(ValidationError, match="blocked"):
+        CaptionRecord(**{**ok, "model_blocked": "content_filter"})  # blocked, yet judged as a caption
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        CaptionRecord(**{**ok, "recognition_f1": 1.0})  # derived values are computed, never stored
+    with pytest.raises(ValidationError, match="judge"):
+        CaptionRecord(**{**ok, "judge": None})

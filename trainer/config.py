@@ -4,7 +4,7 @@ Precedence, lowest first: field defaults < the chosen `preset` < the YAML file <
 flags. GSPO, GRPO and DR-GRPO are the same trainer with different numbers, so an algorithm is a
 preset (data), never a code path. `paper` reproduces the reference run's hyperparameters,
 including its defects (on-policy "GSPO" whose ratio is always 1, the model's T=0.7/top-k 20/top-p
-0.8 rollout sampling, the unnormalised caption reward); see covip_protocol.md §5.
+0.8 rollout sampling, the unnormalised caption reward); see docs/protocol.md §5.
 """
 
 from __future__ import annotations

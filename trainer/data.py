@@ -7,7 +7,7 @@ lazily by a dataset transform, so a 4,000-sample split does not sit decoded in m
 
 Captioning uses exactly the evaluation prompt (covip.tasks.prompts), so training optimises what
 the benchmark measures. Recognition follows the reference's `multi_vision` task
-(covip_protocol.md §5.1): 0-based `===== Concept i =====` headers with each concept's image,
+(docs/protocol.md §5.1): 0-based `===== Concept i =====` headers with each concept's image,
 then the instruction, then the query image; the answer is `\\boxed{[indices]}`.
 """
 

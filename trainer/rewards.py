@@ -48,7 +48,7 @@ def completion_text(completion: Any) -> str:
     return "".join(part.get("text", "") for part in content if part.get("type") == "text")
 
 
-# --- degeneration (covip_protocol.md §5.2) ------------------------------------------------------------------
+# --- degeneration (docs/protocol.md §5.2) ------------------------------------------------------------------
 def is_degenerate(text: str) -> bool:
     """Heavy repetition: repeated sentences, repeated 5-grams, or repeated 10/20/30-word chunks."""
     text = " ".join(text.lower().split())

@@ -1,10 +1,10 @@
 """`covip-judge score RUN_DIR --judge NAME`: judge a logged run's captions again, with any judge.
 
-Captions are generated once (`lmms_eval ... --log_samples`); every per-sample log line keeps
-the caption and all its questions with options (`covip_record`). This command re-judges them
-with the judge asked for and writes the same per-task metrics as the lmms-eval aggregation
-(metrics.CAPTION_METRICS), plus the letter distribution and the judge's provenance, into a new
-directory: the run's own files are never touched.
+Captions are generated once (`lmms_eval ... --log_samples`); every sample log line keeps the caption and all its
+questions (`covip_record`). This command reads the run with `covip.tasks.results.run.read_run` (the reader every
+consumer uses), re-judges the captions of every captioning task with the judge asked for, and writes the same
+per-task metrics as the tasks' aggregations (`covip.tasks.scoring.metrics`), plus the letter distribution and the
+judge's provenance, into a new directory: the run's own files are never touched.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from covip.judges.registry import BACKENDS, make_judge
+from covip.tasks.results.records import RECORD_KEY, CaptionRecord
+from covip.tasks.results.run import RunError, find_runs, read_run
 from covip.tasks.scoring import metrics
-from covip.tasks.scoring.judging import ALLOW_ERRORS, judge_records
-from covip.tasks.scoring.metrics import RECORD_KEY
+from covip.tasks.scoring.judging import ALLOW_ERRORS, judge_captions, judge_ref
 
 OUT_DIRNAME = "covip-judge"
-TASK = re.compile(r"^covip_caption_")
 
 EPILOG = """\
 backends (--judge) and their options (--option KEY=VALUE, repeatable; VALUE is JSON when it parses):
@@ -60,66 +60,36 @@ judge_error and exit 0); 2 bad input (no logged samples, malformed record, unkno
 
 
 class BadRun(ValueError):
-    """The run directory holds no usable per-sample logs; the message names file, line and field."""
+    """The run directory holds no usable captioning logs; the message names file, line and field."""
 
 
 def load_logged_runs(run_dir: Path) -> list[dict[str, Any]]:
-    """Every results file under run_dir with its covip_caption tasks' logged records (verdicts stripped)."""
-    found = sorted(p for p in run_dir.rglob("*_results.json") if OUT_DIRNAME not in p.relative_to(run_dir).parts)
-    if not found:
-        raise BadRun(f"no lmms-eval results (*_results.json) under {run_dir}")
+    """Every run under run_dir with its captioning tasks' records, verdicts stripped (to be judged again)."""
+    roots = [r for r in find_runs([run_dir]) if OUT_DIRNAME not in r.relative_to(run_dir).parts]
     runs = []
-    for path in found:
-        results = json.loads(path.read_text(encoding="utf-8"))
-        stamp = path.name.removesuffix("_results.json")
-        tasks: dict[str, list[dict]] = {}
-        for task in sorted(results.get("results", {})):
-            if not TASK.match(task):
-                continue
-            samples = path.parent / f"{stamp}_samples_{task}.jsonl"
-            if not samples.is_file():
-                raise BadRun(
-                    f"{path}: task {task} has no per-sample log {samples.name} (run lmms_eval with --log_samples)"
-                )
-            tasks[task] = _records(samples)
+    for root in roots:
+        run = read_run(root).raise_problems()
+        tasks = {
+            name: [r.model_copy(update={"verdicts": [], "judge": None}) for r in log.records]
+            for name, log in sorted(run.tasks.items())
+            if log.info.family == "caption"
+        }
         if tasks:
-            model = results.get("config", {}).get("model") or path.parent.name
-            runs.append({"results": str(path.relative_to(run_dir)), "model": model, "stamp": stamp, "tasks": tasks})
+            stamp = "_".join(sorted(p.name.removesuffix("_results.json") for p in run.results))
+            runs.append(
+                {"results": str(root.relative_to(run_dir)) or ".", "model": run.model, "stamp": stamp, "tasks": tasks}
+            )
     if not runs:
         raise BadRun(f"no covip_caption task in the results under {run_dir}")
     return runs
 
 
-def _records(samples: Path) -> list[dict]:
-    records = []
-    with open(samples, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadRun(f"{samples}: line {lineno}: not JSON ({exc})") from exc
-            record = row.get(RECORD_KEY) if isinstance(row, dict) else None
-            if not isinstance(record, dict):
-                raise BadRun(f"{samples}: line {lineno}: field '{RECORD_KEY}' missing")
-            for name in ("sample_id", "caption", "questions", "recognition_f1"):
-                if name not in record:
-                    raise BadRun(f"{samples}: line {lineno}: field '{RECORD_KEY}.{name}' missing")
-            for i, q in enumerate(record["questions"]):
-                for name in ("qid", "concept", "positive", "question", "options", "gold"):
-                    if name not in q:
-                        raise BadRun(f"{samples}: line {lineno}: field '{RECORD_KEY}.questions[{i}].{name}' missing")
-            records.append({k: v for k, v in record.items() if k not in ("verdicts", "judge")})
-    if not records:
-        raise BadRun(f"{samples}: no samples")
-    return records
-
-
-def task_metrics(records: list[dict]) -> dict[str, Any]:
+def task_metrics(records: list[CaptionRecord]) -> dict[str, Any]:
     """The aggregation's metrics for one task, with counts and the judge's letter distribution."""
-    scores: dict[str, Any] = {name: fn(records) for name, fn in metrics.CAPTION_METRICS.items()}
+    scores: dict[str, Any] = {name: metrics.aggregate(name, records) for name in metrics.CAPTION_METRICS}
     scores["letters"] = metrics.letter_distribution(records)
     scores["n_samples"] = len(records)
-    scores["n_questions"] = sum(len(r["verdicts"]) for r in records)
+    scores["n_questions"] = sum(len(r.verdicts) for r in records)
     return scores
 
 
@@ -152,12 +122,15 @@ def score(args: argparse.Namespace) -> int:
     allow_errors = bool(options.pop(ALLOW_ERRORS, False)) or args.allow_errors
     runs = load_logged_runs(run_dir)
     judge = make_judge(args.judge, **options)
-    every = [r for run in runs for records in run["tasks"].values() for r in records]
-    judge_records(every, judge)  # one batch: a remote judge runs all questions of all tasks concurrently
+    keys = [(i, task) for i, run in enumerate(runs) for task in run["tasks"]]
+    every = [r for i, task in keys for r in runs[i]["tasks"][task]]
+    judged = iter(judge_captions(every, judge))  # one batch: a remote judge runs all questions concurrently
+    for i, task in keys:
+        runs[i]["tasks"][task] = [next(judged) for _ in runs[i]["tasks"][task]]
     out = Path(args.out) if args.out else run_dir / OUT_DIRNAME / _slug(judge.spec.judge_id)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
-        "judge": {**judge.spec.to_dict(), "id": judge.spec.judge_id, "options": options},
+        "judge": {**judge_ref(judge.spec).model_dump(), "options": options},
         "allow_errors": allow_errors,
         "source": str(run_dir.resolve()),
         "runs": [],
@@ -174,7 +147,9 @@ def score(args: argparse.Namespace) -> int:
             errors += entry["tasks"][task]["judge_error"]
             name = f"{_slug(run['model'])}_{run['stamp']}_samples_{task}.jsonl"
             with open(out / name, "w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps({RECORD_KEY: r}, ensure_ascii=False) + "\n" for r in records)
+                fh.writelines(
+                    json.dumps({RECORD_KEY: r.model_dump(mode="json")}, ensure_ascii=False) + "\n" for r in records
+                )
         report["runs"].append(entry)
     (out / "metrics.json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     _print(report, out)
@@ -231,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return score(args)
-    except (BadRun, ValueError, FileNotFoundError) as exc:
+    except (BadRun, RunError, ValueError, FileNotFoundError) as exc:
         print(f"covip-judge: error: {exc}", file=sys.stderr)
         return 2
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,18 +100,41 @@ def image_checker(root: Path, *, open_images: bool = True):
     return check
 
 
-def read_jsonl(path: Path, checker: Checker) -> list[tuple[str, Any]]:
-    """Parse a JSONL file into (record label, object) pairs; bad JSON is a problem, not a skip."""
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            label = f"line {lineno}"
+def jsonl_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, text, problem) per line; a line that is not UTF-8 is read with replacement characters, so its
+    record can still be named, and its problem says which byte is wrong."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                records.append((label, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                checker.add(label, "<json>", f"invalid JSON: {exc}")
+                yield lineno, raw.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                problem = f"not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}"
+                yield lineno, raw.decode("utf-8", errors="replace"), problem
+
+
+def sample_label(lineno: int, text: str) -> str:
+    """`line N (sample_id=X)` when the line parses far enough to say its sample, else `line N`."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return f"line {lineno}"
+    sid = obj.get("sample_id") if isinstance(obj, dict) else None
+    return f"line {lineno} (sample_id={sid})" if isinstance(sid, str) and sid else f"line {lineno}"
+
+
+def read_jsonl(path: Path, checker: Checker) -> list[tuple[str, Any]]:
+    """Parse a JSONL file into (record label, object) pairs; bad bytes or JSON are problems, not skips."""
+    records = []
+    for lineno, line, problem in jsonl_lines(path):
+        if not line.strip():
+            continue
+        if problem:
+            checker.add(sample_label(lineno, line), "<encoding>", problem)
+            continue
+        try:
+            records.append((f"line {lineno}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            checker.add(f"line {lineno}", "<json>", f"invalid JSON: {exc}")
     return records
 
 

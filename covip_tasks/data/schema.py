@@ -16,7 +16,7 @@ ANSWER_LETTERS = ("A", "B", "C")
 OPTION_LETTERS = ("A", "B", "C", "D")
 UNDETERMINED = "The answer cannot be determined"
 MAX_BUCKET = 4
-QAS_PER_CONCEPT = 3  # as in the paper (covip_protocol.md §1.5): Acc+ and Acc- weigh every concept alike
+QAS_PER_CONCEPT = 3  # as in the paper (docs/protocol.md §1.5): Acc+ and Acc- weigh every concept alike
 
 
 @dataclass(frozen=True)

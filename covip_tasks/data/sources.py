@@ -16,6 +16,8 @@ separate HF sets are chosen per task with `COVIP_DATA_LSD=hf:Yeongtak/lsd` (and 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +45,36 @@ class Source:
     samples: tuple[CaptionSample, ...] | tuple[DiagnosticSample, ...]
     manifest_sha256: str
 
+    def samples_sha256(self) -> str:
+        """A fingerprint of the samples as loaded (ids, texts, questions, image paths), whatever their source.
+
+        A built dataset also has its manifest's sha256, which covers the image bytes; a reference directory or an HF
+        set has only this one.
+        """
+        blob = json.dumps([s.to_dict() for s in self.samples], sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
 
 def resolve_location(dataset_path: str | None, task: str = "caption") -> str:
     """The data location for `task`: COVIP_DATA_<TASK>, then COVIP_DATA, then the YAML's dataset_path."""
     location = os.environ.get(f"{ENV_DATA}_{task.upper()}") or os.environ.get(ENV_DATA) or dataset_path or "default"
     return str(default_data_dir()) if location == "default" else location
+
+
+def missing_data(task: str = "caption", split: str = "test") -> str | None:
+    """Why `task`'s data cannot be found where the run will look (None when it is there); checks presence only."""
+    location = resolve_location("default", task)
+    if location.startswith("hf:"):
+        return None
+    root = Path(location).expanduser()
+    expected = caption_file(split) if task == "caption" else diagnostic_file(task, split)
+    if (root / expected).is_file() or (task == "caption" and root.is_dir() and any(root.glob("meta_*.jsonl"))):
+        return None
+    variable = f"{ENV_DATA}_{task.upper()} or {ENV_DATA}" if task != "caption" else ENV_DATA
+    return (
+        f"no CoViP {task} data at {location!r} (no {expected} there): build it with `covip-data build`"
+        f"{'' if task == 'caption' else f' --tasks {task}'}, or point {variable} at a dataset"
+    )
 
 
 def load_caption_source(dataset_path: str | None = None, split: str = "test") -> Source:

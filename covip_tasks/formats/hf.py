@@ -164,7 +164,7 @@ def load_hf_diagnostic_dataset(
 ) -> list[DiagnosticSample]:
     """Read the paper's diagnostic sets (`Yeongtak/lsd`, `Yeongtak/lar`, `Yeongtak/itr`) into canonical samples.
 
-    ASSUMED ROW FORMAT (inferred from the reference scripts, covip_protocol.md §4): `images_context` (list of
+    ASSUMED ROW FORMAT (inferred from the reference scripts, docs/protocol.md §4): `images_context` (list of
     images), `dialogues_context` (list of strings, same order), `query_image`, `answer`, and `last_action` for
     LAR (the LAR scripts also read `answer`). The ITR set carries no trigger column: the reference checks the
     literal `SKS`, so `trigger` (default SKS) is set on every ITR sample. Images are written as PNG under

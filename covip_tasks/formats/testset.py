@@ -1,6 +1,6 @@
 """Conversion between the paper's reference test-set files, the HF captioning set and our canonical schema.
 
-The paper (repo `oyt9306/CoViP`, see `reference/covip_protocol.md` §1.2-1.6) keeps a test set in two files:
+The paper (repo `oyt9306/CoViP`, see `docs/protocol.md` §1.2-1.6) keeps a test set in two files:
 
     meta_CoViP_testset_cleaned.jsonl   one line per sample: {"imgs": query image path,
                                        "concepts": [context image paths], "dialogues": {key: dialogue, ...}}
@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from covip.tasks.data.canonical import image_checker
+from covip.tasks.data.canonical import image_checker, jsonl_lines
 from covip.tasks.data.schema import (
     CaptionSample,
     Checker,
@@ -47,23 +47,26 @@ def _read_meta_records(path: Path, checker: Checker) -> list[tuple[int, Any]]:
     """(line number, object) per record; a bad line keeps its index so sample_{idx} keys stay aligned."""
     records: list[tuple[int, Any]] = []
     blank: int | None = None
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                blank = blank or lineno
-                continue
-            if blank is not None:
-                checker.add(
-                    f"line {blank}",
-                    "<line>",
-                    "blank line inside the file: records are keyed sample_{idx} by line order",
-                )
-                blank = None
-            try:
-                records.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                checker.add(f"line {lineno} (sample_{len(records)})", "<json>", f"invalid JSON: {exc}")
-                records.append((lineno, _BAD_JSON))
+    for lineno, line, problem in jsonl_lines(path):
+        if not line.strip():
+            blank = blank or lineno
+            continue
+        if blank is not None:
+            checker.add(
+                f"line {blank}",
+                "<line>",
+                "blank line inside the file: records are keyed sample_{idx} by line order",
+            )
+            blank = None
+        if problem:
+            checker.add(f"line {lineno} (sample_{len(records)})", "<encoding>", problem)
+            records.append((lineno, _BAD_JSON))
+            continue
+        try:
+            records.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            checker.add(f"line {lineno} (sample_{len(records)})", "<json>", f"invalid JSON: {exc}")
+            records.append((lineno, _BAD_JSON))
     if not records:
         checker.add("<file>", "<records>", "contains no samples")
     return records

@@ -1,18 +1,17 @@
-"""Judging a run's captions: which judge a run uses, and judging all its questions in one call.
+"""The judging stage: which judge a run uses, and judging all of a task's records in one batch.
 
-The judge of a run is chosen by environment variables, so that it can be set for a plain
-`lmms_eval` invocation without new CLI flags:
+The judge of a run is chosen by environment variables, so that it can be set for a plain `lmms_eval`
+invocation without new CLI flags:
 
 - `COVIP_JUDGE`: backend name (default `rule`, the offline judge);
-- `COVIP_JUDGE_OPTIONS`: a JSON object of backend options (e.g. model, base_url; see
-  covip.judges.registry), plus `allow_errors` (default false): whether a run may finish
-  when some judge calls failed after their retries.
+- `COVIP_JUDGE_OPTIONS`: a JSON object of backend options (e.g. model, base_url; see covip.judges.registry),
+  plus `allow_errors` (default false): whether a run may finish when some judge calls failed after their retries.
 
-Every judged record carries the judge's full spec, and `covip-judge` can re-judge a logged
-run with another judge. A failed judge call is an `error` verdict: counted (`judge_error`),
-wrong for both Acc+ and Acc-, and fatal to the run unless errors are allowed. A sample whose
-model answer was blocked or failed (`model_blocked`) is not sent to the judge: its questions
-are `blocked`, wrong for both, and the sample is counted (`model_blocked`).
+The tasks judge every record of a process in one call (so a remote judge receives all questions at once and runs
+them concurrently) before any per-sample value is computed; `covip-judge` re-judges a logged run with another
+judge the same way. Each judged record carries the judge's full spec. A failed judge call is an `error` verdict:
+counted (`judge_error`), wrong for Acc+ and Acc−, and fatal to the run unless errors are allowed. A sample whose
+model answer was blocked or failed (`model_blocked`) is never sent to the judge: its verdicts are `blocked`.
 """
 
 from __future__ import annotations
@@ -22,10 +21,10 @@ import os
 from functools import cache
 from typing import Any
 
-from covip.judges.binary import BinaryJudge
-from covip.judges.protocol import ERROR, MCQA, Judge
+from covip.judges.binary import BinaryJudge, BinaryQuestion
+from covip.judges.protocol import MCQA, Judge, JudgeSpec
 from covip.judges.registry import binary_options, make_binary_judge, make_judge
-from covip.tasks.scoring.metrics import BLOCKED
+from covip.tasks.results.records import BLOCKED, ERROR, CaptionRecord, DiagnosticRecord, JudgeRef, Verdict
 
 ENV_JUDGE = "COVIP_JUDGE"
 ENV_JUDGE_OPTIONS = "COVIP_JUDGE_OPTIONS"
@@ -49,13 +48,6 @@ def judge_config() -> dict[str, Any]:
     return {"backend": backend, "options": options}
 
 
-@cache
-def _judge(config_json: str) -> Judge:
-    config = json.loads(config_json)
-    options = {k: v for k, v in config["options"].items() if k != ALLOW_ERRORS}
-    return make_judge(config["backend"], **options)
-
-
 def errors_allowed(config: dict[str, Any] | None = None) -> bool:
     """Whether the run's judge configuration says failed judge calls may be tolerated (reported, not fatal)."""
     value = (config or judge_config())["options"].get(ALLOW_ERRORS, False)
@@ -64,21 +56,11 @@ def errors_allowed(config: dict[str, Any] | None = None) -> bool:
     return value
 
 
-def check_errors(records: list[dict], allowed: bool) -> None:
-    """Raise `JudgeErrors` naming the failed questions when any verdict is an error and errors are not allowed."""
-    failed = [(r["sample_id"], v) for r in records for v in r["verdicts"] if v["pred"] == ERROR]
-    if failed and not allowed:
-        sample, first = failed[0]
-        total = sum(len(r["verdicts"]) for r in records)
-        raise JudgeErrors(
-            f"{len(failed)} of {total} judge calls failed after retries (first: sample {sample} question "
-            f"{first['qid']}: {first.get('detail', 'no detail')}); fix the judge server or set "
-            f"{ALLOW_ERRORS}: true in {ENV_JUDGE_OPTIONS} (covip-judge: --allow-errors) to report them as judge_error"
-        )
-
-
-def run_judge() -> Judge:
-    return _judge(json.dumps(judge_config(), sort_keys=True))
+@cache
+def _judge(config_json: str) -> Judge:
+    config = json.loads(config_json)
+    options = {k: v for k, v in config["options"].items() if k != ALLOW_ERRORS}
+    return make_judge(config["backend"], **options)
 
 
 @cache
@@ -88,48 +70,75 @@ def _binary_judge(config_json: str) -> BinaryJudge:
     return make_binary_judge(config["backend"], **binary_options(options))
 
 
+def _config_key() -> str:
+    """The configuration and where its answers are cached (a local model is loaded once per key and process)."""
+    where = {name: os.environ.get(name) for name in ("COVIP_JUDGE_CACHE", "COVIP_HOME")}
+    return json.dumps({**judge_config(), "cache_env": where}, sort_keys=True)
+
+
+def run_judge() -> Judge:
+    """The run's CapEval-QAs judge (one per configuration and process)."""
+    return _judge(_config_key())
+
+
 def run_binary_judge() -> BinaryJudge:
     """The run's Correct/Wrong judge (LAR): the backend and options of its MCQA judge, less the MCQA-only ones."""
-    return _binary_judge(json.dumps(judge_config(), sort_keys=True))
+    return _binary_judge(_config_key())
 
 
-def judge_records(records: list[dict], judge: Judge) -> None:
-    """Judge every not-yet-judged record's questions in one batch, in place.
+def judge_ref(spec: JudgeSpec) -> JudgeRef:
+    return JudgeRef(id=spec.judge_id, **spec.to_dict())
 
-    Each record gains `verdicts` (question id, concept, positive, gold and predicted letter)
-    and the judge's spec; its `questions` stay, so a logged run can be re-judged later. A
-    record without a model answer (`model_blocked`) is not judged: its questions are `blocked`.
-    """
-    pending = [r for r in records if "verdicts" not in r]
-    answered = [r for r in pending if r.get("model_blocked") is None]
+
+def judge_captions(records: list[CaptionRecord], judge: Judge) -> list[CaptionRecord]:
+    """The records with one verdict per question, all questions of all records judged in one `judge_many` call."""
+    answered = [r for r in records if r.model_blocked is None]
     items = [
-        MCQA(qid=f"{r['sample_id']}/{q['qid']}", caption=r["caption"], question=q["question"], options=q["options"])
+        MCQA(qid=f"{r.sample_id}/{q.qid}", caption=r.caption, question=q.question, options=dict(q.options))
         for r in answered
-        for q in r["questions"]
+        for q in r.questions
     ]
-    answers = judge.judge_many(items)
-    if len(answers) != len(items):
-        raise RuntimeError(f"judge {judge.spec.judge_id} returned {len(answers)} verdicts for {len(items)} questions")
-    verdicts = iter(answers)
-    spec = {**judge.spec.to_dict(), "id": judge.spec.judge_id}
-    for record in pending:
-        questions = record["questions"]
-        if record.get("model_blocked") is None:
-            given = [next(verdicts) for _ in questions]
-            record["verdicts"] = [_verdict_row(q, v.letter, v.detail) for q, v in zip(questions, given, strict=True)]
+    answers = iter(judge.judge_many(items))
+    ref = judge_ref(judge.spec)
+    judged = []
+    for record in records:
+        if record.model_blocked is None:
+            given = [next(answers) for _ in record.questions]
+            verdicts = [
+                Verdict(qid=q.qid, pred=a.letter, detail=a.detail) for q, a in zip(record.questions, given, strict=True)
+            ]
         else:
-            record["verdicts"] = [_verdict_row(q, BLOCKED) for q in questions]
-        record["judge"] = spec
+            verdicts = [Verdict(qid=q.qid, pred=BLOCKED) for q in record.questions]
+        judged.append(record.model_copy(update={"verdicts": verdicts, "judge": ref}))
+    if next(answers, None) is not None:
+        raise RuntimeError(f"judge {ref.id} returned more verdicts than the {len(items)} questions asked")
+    return judged
 
 
-def _verdict_row(question: dict, pred: str, detail: str = "") -> dict:
-    row = {
-        "qid": question["qid"],
-        "concept": question["concept"],
-        "positive": question["positive"],
-        "gold": question["gold"],
-        "pred": pred,
-    }
-    if detail:  # why a verdict is an error or unreadable; absent for a plain letter
-        row["detail"] = detail
-    return row
+def judge_lar(records: list[DiagnosticRecord], judge: BinaryJudge) -> list[DiagnosticRecord]:
+    """LAR records with the binary judge's verdict, all answered responses judged in one call."""
+    answered = [r for r in records if r.model_blocked is None]
+    items = [BinaryQuestion(qid=r.sample_id, response=r.response, reference=r.reference) for r in answered]
+    labels = iter(v.label for v in judge.judge_binary_many(items))
+    ref = judge_ref(judge.spec)
+    return [
+        r.model_copy(update={"verdict": next(labels) if r.model_blocked is None else BLOCKED, "judge": ref})
+        for r in records
+    ]
+
+
+def check_errors(records: list[CaptionRecord] | list[DiagnosticRecord], allowed: bool) -> None:
+    """Raise `JudgeErrors` naming the first failed question when a judge call failed and errors are not allowed."""
+    failed = [
+        (r.sample_id, v.qid, v.detail)
+        for r in records
+        for v in (r.verdicts if isinstance(r, CaptionRecord) else [])
+        if v.pred == ERROR
+    ] + [(r.sample_id, "LAR", "") for r in records if isinstance(r, DiagnosticRecord) and r.verdict == ERROR]
+    if failed and not allowed:
+        sample, qid, detail = failed[0]
+        raise JudgeErrors(
+            f"{len(failed)} judge call(s) failed after retries (first: sample {sample} question {qid}"
+            f"{': ' + detail if detail else ''}); fix the judge server or set {ALLOW_ERRORS}: true in "
+            f"{ENV_JUDGE_OPTIONS} (covip-judge: --allow-errors) to report them as judge_error"
+        )

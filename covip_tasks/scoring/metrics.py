@@ -1,15 +1,19 @@
-"""CapEval-QAs metrics and recognition F1, as pure functions over judged per-sample records.
+"""CoViP's metrics: per-sample values computed from a typed record, and aggregations that are pure functions of them.
 
-A judged record is the dict the caption task logs per sample (see caption_task.py):
-`{"sample_id", "bucket", "caption", "names", "positives", "verdicts": [{"qid", "concept",
-"positive", "gold", "pred"}], ...}`. Keeping the arithmetic here, apart from lmms-eval, lets
-the judging stage and the leaderboard recompute exactly the numbers a run reported.
+Two layers, so that lmms-eval, `covip-judge` and the leaderboard compute the same numbers the same way:
+- `sample_values(record)`: every metric's value for one sample (a number, or for Acc+/Acc− a small dict with the
+  sample's `correct` and `total` questions, its percent `score` and its `sample_id`). The tasks return these from
+  `process_results`, so lmms-eval logs them per sample, gathers them across processes and fills in its stderr.
+- `AGGREGATIONS`: metric name -> function of the list of per-sample values. The task YAMLs name the same
+  functions (`mean` is lmms-eval's own, with the same arithmetic as `mean` here), and `aggregation_of` resolves a
+  YAML's aggregation so that a recomputation uses exactly what the run used.
 
-Acc+ (positive questions answered with the correct letter) and Acc− (negative questions
-answered D) are micro-averaged over questions, as the paper does; macro variants average
-per-sample accuracies. An `invalid` or `error` judge answer is wrong for both and is counted,
-and so is every question of a sample whose model answer was blocked or failed (`blocked`: it
-has no caption to judge, and an empty one would "leak nothing" and pass every negative question).
+CapEval-QAs (docs/protocol.md §2): Acc+ is the share of positive-concept questions answered with the gold letter,
+Acc− the share of negative-concept questions answered D (nothing leaked), micro-averaged over questions as the
+paper does; the `_macro` variants average per-sample percentages. An `invalid`, `error` or `blocked` verdict is
+wrong for both, and counted. Recognition F1: the positive concepts' names mentioned in the caption against all
+context names mentioned. Diagnostics (§4): LSD token F1 of the extracted answer, LAR the binary verdict, ITR whether
+the trigger was said; each a per-sample score in percent.
 """
 
 from __future__ import annotations
@@ -18,84 +22,41 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from covip.judges.protocol import ERROR, INVALID, LETTERS
+from covip.tasks.results.records import (
+    ERROR,
+    INVALID,
+    PREDICTIONS,
+    CaptionRecord,
+    DiagnosticRecord,
+    Question,
+    Record,
+    Verdict,
+)
 
-RECORD_KEY = "covip_record"  # where a sample log line keeps the judged record
-BLOCKED = "blocked"  # the prediction of every question whose sample has no model answer (`model_blocked`)
-PREDICTIONS = (*LETTERS, INVALID, ERROR, BLOCKED)  # every value a verdict's `pred` can take
+# --- CapEval-QAs ------------------------------------------------------------------------------------------------
 
 
-def verdict_correct(verdict: dict) -> bool:
+def verdict_correct(record: CaptionRecord, question: Question, verdict: Verdict) -> bool:
     """Positive question: the gold letter. Negative question: D, i.e. nothing leaked."""
-    return verdict["pred"] == (verdict["gold"] if verdict["positive"] else "D")
+    return verdict.pred == (question.gold if record.is_positive(question) else "D")
 
 
-def _counts(record: dict, positive: bool) -> tuple[int, int]:
-    relevant = [v for v in record["verdicts"] if v["positive"] == positive]
-    return sum(verdict_correct(v) for v in relevant), len(relevant)
+def question_counts(record: CaptionRecord, positive: bool) -> tuple[int, int]:
+    """(correct, total) over the record's positive (or negative) questions."""
+    relevant = [(q, v) for q, v in record.judged() if record.is_positive(q) == positive]
+    return sum(verdict_correct(record, q, v) for q, v in relevant), len(relevant)
 
 
-def micro_accuracy(records: Iterable[dict], positive: bool) -> float:
-    """Percent of all positive (or negative) questions answered correctly, pooled over samples."""
-    correct = total = 0
-    for record in records:
-        c, t = _counts(record, positive)
-        correct, total = correct + c, total + t
-    return 100.0 * correct / total if total else math.nan
+def mentioned(text: str, names: Sequence[str]) -> set[int]:
+    """Indices of the names the text mentions as whole words (case-sensitive: names are proper nouns)."""
+    return {i for i, name in enumerate(names) if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)}
 
 
-def macro_accuracy(records: Iterable[dict], positive: bool) -> float:
-    """Mean over samples of the per-sample percent accuracy (samples without such questions skipped)."""
-    per_sample = [100.0 * c / t for c, t in (_counts(r, positive) for r in records) if t]
-    return sum(per_sample) / len(per_sample) if per_sample else math.nan
-
-
-def micro_ci95(records: Sequence[dict], positive: bool) -> tuple[float, float]:
-    """95% interval of the micro accuracy, clustered by sample (ratio estimator, normal approx.).
-
-    Questions of one sample share a caption, so they are not independent; treating them as
-    independent would make intervals too narrow.
-    """
-    pairs = [_counts(r, positive) for r in records]
-    pairs = [(c, t) for c, t in pairs if t]
-    n = len(pairs)
-    total = sum(t for _, t in pairs)
-    if n < 2 or not total:
-        return (math.nan, math.nan)
-    p = sum(c for c, _ in pairs) / total
-    var = n / (n - 1) * sum((c - p * t) ** 2 for c, t in pairs) / total**2
-    half = 1.959964 * math.sqrt(var)
-    return (100.0 * max(0.0, p - half), 100.0 * min(1.0, p + half))
-
-
-def invalid_count(records: Iterable[dict]) -> int:
-    return sum(v["pred"] == INVALID for r in records for v in r["verdicts"])
-
-
-def error_count(records: Iterable[dict]) -> int:
-    """Questions whose judge call failed after its retries: wrong for Acc+ and Acc-, and reported."""
-    return sum(v["pred"] == ERROR for r in records for v in r["verdicts"])
-
-
-def letter_distribution(records: Iterable[dict]) -> dict[str, int]:
-    """How often the judge answered each letter (and invalid / error / blocked): a check for letter bias."""
-    counts = dict.fromkeys(PREDICTIONS, 0)
-    for record in records:
-        for verdict in record["verdicts"]:
-            counts[verdict["pred"]] = counts.get(verdict["pred"], 0) + 1
-    return counts
-
-
-def mentioned(caption: str, names: Sequence[str]) -> set[int]:
-    """Indices of the names the caption mentions as whole words (case-sensitive: names are proper nouns)."""
-    return {i for i, name in enumerate(names) if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", caption)}
-
-
-def recognition_f1(caption: str, names: Sequence[str], positives: Sequence[int]) -> float:
-    """F1 of the positive concepts' names mentioned in the caption against all context names mentioned."""
-    said = mentioned(caption, names)
-    gold = set(positives)
+def recognition_f1(text: str, names: Sequence[str], positives: Iterable[int]) -> float:
+    """F1 of the positive concepts' names mentioned in the text against all context names mentioned."""
+    said, gold = mentioned(text, names), set(positives)
     hits = len(said & gold)
     if not hits:
         return 0.0
@@ -103,33 +64,49 @@ def recognition_f1(caption: str, names: Sequence[str], positives: Sequence[int])
     return 2 * precision * recall / (precision + recall)
 
 
-def mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else math.nan
+def _accuracy_value(record: CaptionRecord, positive: bool) -> dict[str, Any]:
+    correct, total = question_counts(record, positive)
+    value: dict[str, Any] = {"sample_id": record.sample_id, "correct": correct, "total": total}
+    if total:  # lmms-eval's CLT stderr reads `score`; a sample without such questions has none
+        value["score"] = 100.0 * correct / total
+    return value
 
 
-def blocked_count(records: Iterable[dict]) -> int:
-    """Samples whose model call was refused (safety block) or failed with errors allowed: scored wrong, and counted."""
-    return sum(r.get("model_blocked") is not None for r in records)
+def _count(record: CaptionRecord, pred: str) -> int:
+    return sum(v.pred == pred for v in record.verdicts)
 
 
-# Every per-task caption metric, by name: the lmms-eval aggregation and `covip-judge` both use this table.
-CAPTION_METRICS: dict[str, Callable[[list[dict]], float]] = {
-    "acc_pos": lambda rs: micro_accuracy(rs, positive=True),
-    "acc_neg": lambda rs: micro_accuracy(rs, positive=False),
-    "acc_pos_macro": lambda rs: macro_accuracy(rs, positive=True),
-    "acc_neg_macro": lambda rs: macro_accuracy(rs, positive=False),
-    "recognition_f1": lambda rs: mean(r["recognition_f1"] for r in rs),
-    "judge_invalid": invalid_count,
-    "judge_error": error_count,
-    "model_blocked": blocked_count,
-}
+CAPTION_METRICS = (
+    "acc_pos",
+    "acc_neg",
+    "acc_pos_macro",
+    "acc_neg_macro",
+    "recognition_f1",
+    "judge_invalid",
+    "judge_error",
+    "model_blocked",
+)
 
 
-# --- Diagnostics (covip_protocol.md §4) -------------------------------------------------------------
-# `covip` preset: answers normalised (lower-case, punctuation and articles stripped) and read from
-# `\boxed{}` or the paper's `//boxed{}`; triggers matched as case-insensitive whole words.
-# `paper` preset: the reference's raw token-set F1 over `//boxed{}` and case-sensitive substring.
+def caption_values(record: CaptionRecord) -> dict[str, Any]:
+    """Every caption metric's per-sample value (the record must be judged)."""
+    pos, neg = _accuracy_value(record, True), _accuracy_value(record, False)
+    return {
+        "acc_pos": pos,
+        "acc_neg": neg,
+        "acc_pos_macro": pos,
+        "acc_neg_macro": neg,
+        "recognition_f1": recognition_f1(record.caption, record.names, record.positives),
+        "judge_invalid": _count(record, INVALID),
+        "judge_error": _count(record, ERROR),
+        "model_blocked": int(record.model_blocked is not None),
+    }
+
+
+# --- Diagnostics --------------------------------------------------------------------------------------------------
+# `covip` preset: answers normalised (lower-case, punctuation and articles stripped) and read from `\boxed{}` or the
+# paper's `//boxed{}`; triggers matched as case-insensitive whole words. `paper` preset: the reference's raw
+# token-set F1 over `//boxed{}` and a case-sensitive substring test.
 _BOXED = re.compile(r"(?:\\|//)boxed\{([^{}]*)\}")
 _PAPER_BOXED = re.compile(r"//boxed\{([^{}]*)\}")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -172,25 +149,124 @@ def trigger_said(response: str, trigger: str, preset: str = "covip") -> bool:
     return re.search(rf"(?<!\w){re.escape(trigger)}(?!\w)", response, re.IGNORECASE) is not None
 
 
-def _verdicts(records: list[dict], label: str) -> int:
-    return sum(r.get("verdict") == label for r in records)
+def diagnostic_score(record: DiagnosticRecord) -> float:
+    """The sample's score in percent; a blocked answer scores 0 (LAR: the record must be judged)."""
+    if record.model_blocked is not None:
+        return 0.0
+    if record.task == "lsd":
+        return 100.0 * token_f1(extract_answer(record.response, record.preset), record.reference, record.preset)
+    if record.task == "itr":
+        return 100.0 if trigger_said(record.response, record.reference, record.preset) else 0.0
+    if record.verdict is None:
+        raise ValueError(f"LAR sample {record.sample_id}: not judged")
+    return 100.0 if record.verdict == "correct" else 0.0
 
 
-# Metric name -> function of a diagnostic task's judged records (each with a percent `score`);
-# shared by the tasks' aggregation and the leaderboard's recomputation.
-DIAGNOSTIC_METRICS: dict[str, dict[str, Callable[[list[dict]], float]]] = {
-    "lsd": {
-        "lsd_f1": lambda rs: mean(r["score"] for r in rs),
-        "lsd_exact": lambda rs: sum(r["score"] == 100.0 for r in rs),
-        "lsd_partial": lambda rs: sum(0.0 < r["score"] < 100.0 for r in rs),
-        "lsd_zero": lambda rs: sum(r["score"] == 0.0 for r in rs),
-        "model_blocked": blocked_count,
-    },
-    "lar": {
-        "lar_acc": lambda rs: mean(r["score"] for r in rs),
-        "judge_invalid": lambda rs: _verdicts(rs, "invalid"),
-        "judge_error": lambda rs: _verdicts(rs, "error"),
-        "model_blocked": blocked_count,
-    },
-    "itr": {"itr_recall": lambda rs: mean(r["score"] for r in rs), "model_blocked": blocked_count},
+def diagnostic_values(record: DiagnosticRecord) -> dict[str, Any]:
+    """Every metric of the record's task, per sample."""
+    score = diagnostic_score(record)
+    blocked = {"model_blocked": int(record.model_blocked is not None)}
+    if record.task == "lsd":
+        return {
+            "lsd_f1": score,
+            "lsd_exact": int(score == 100.0),
+            "lsd_partial": int(0.0 < score < 100.0),
+            "lsd_zero": int(score == 0.0),
+            **blocked,
+        }
+    if record.task == "lar":
+        return {
+            "lar_acc": score,
+            "judge_invalid": int(record.verdict == INVALID),
+            "judge_error": int(record.verdict == ERROR),
+            **blocked,
+        }
+    return {"itr_recall": score, **blocked}
+
+
+def sample_values(record: Record) -> dict[str, Any]:
+    return caption_values(record) if isinstance(record, CaptionRecord) else diagnostic_values(record)
+
+
+# --- Aggregations: pure functions of per-sample values ---------------------------------------------------------
+
+
+def micro(values: list[dict[str, Any]]) -> float:
+    """Percent of all questions answered correctly, pooled over samples (the paper's Acc+ / Acc−)."""
+    total = sum(v["total"] for v in values)
+    return 100.0 * sum(v["correct"] for v in values) / total if total else math.nan
+
+
+def macro(values: list[dict[str, Any]]) -> float:
+    """Mean of the per-sample percentages (samples without such questions left out)."""
+    return mean([v["score"] for v in values if "score" in v])
+
+
+def mean(values: Iterable[float]) -> float:
+    """The plain mean (lmms-eval's `mean` aggregation does the same arithmetic: sum, then divide)."""
+    values = list(values)
+    return sum(values) / len(values) if values else math.nan
+
+
+def total(values: list[int]) -> int:
+    """A count over samples (judge failures, blocked answers, exact LSD answers...)."""
+    return sum(values)
+
+
+AGGREGATIONS: dict[str, Callable[[list[Any]], float]] = {
+    "acc_pos": micro,
+    "acc_neg": micro,
+    "acc_pos_macro": macro,
+    "acc_neg_macro": macro,
+    "recognition_f1": mean,
+    "lsd_f1": mean,
+    "lar_acc": mean,
+    "itr_recall": mean,
+    "judge_invalid": total,
+    "judge_error": total,
+    "model_blocked": total,
+    "lsd_exact": total,
+    "lsd_partial": total,
+    "lsd_zero": total,
 }
+
+
+def aggregate(name: str, records: Sequence[Record]) -> float:
+    """Metric `name` over records, exactly as the task's aggregation computes it from their per-sample values."""
+    return AGGREGATIONS[name]([sample_values(r)[name] for r in records])
+
+
+def aggregation_of(declared: str) -> Callable[[list[Any]], float]:
+    """The function a task YAML's `aggregation` names: lmms-eval's `mean`, or `!function covip...metrics.<name>`."""
+    name = declared.rsplit(".", 1)[-1]
+    functions = {"mean": mean, "micro": micro, "macro": macro, "total": total}
+    if name not in functions:
+        raise ValueError(f"unknown aggregation {declared!r}; CoViP tasks use {sorted(functions)}")
+    return functions[name]
+
+
+def micro_ci95(records: Sequence[CaptionRecord], positive: bool) -> tuple[float, float]:
+    """95% interval of the micro accuracy, clustered by sample (ratio estimator, normal approximation).
+
+    Questions of one sample share a caption, so they are not independent; treating them as independent would make
+    intervals too narrow.
+    """
+    pairs = [question_counts(r, positive) for r in records]
+    pairs = [(c, t) for c, t in pairs if t]
+    n = len(pairs)
+    total_q = sum(t for _, t in pairs)
+    if n < 2 or not total_q:
+        return (math.nan, math.nan)
+    p = sum(c for c, _ in pairs) / total_q
+    var = n / (n - 1) * sum((c - p * t) ** 2 for c, t in pairs) / total_q**2
+    half = 1.959964 * math.sqrt(var)
+    return (100.0 * max(0.0, p - half), 100.0 * min(1.0, p + half))
+
+
+def letter_distribution(records: Iterable[CaptionRecord]) -> dict[str, int]:
+    """How often the judge answered each letter (and invalid / error / blocked): a check for letter bias."""
+    counts = dict.fromkeys(PREDICTIONS, 0)
+    for record in records:
+        for verdict in record.verdicts:
+            counts[verdict.pred] += 1
+    return counts
