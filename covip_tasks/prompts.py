@@ -1,16 +1,20 @@
 """The prompts every CoViP task and adapter uses, and the interleaved message layout.
 
-The layout follows the paper (docs/protocol.md §1.4): one user turn; per context concept a
-`===== Dialogue j =====` header, the concept's image, its dialogue; then
-`===== New Image =====`, the query image and the instruction. We number dialogues from 1 as
-the paper's downstream and RL code does (its test notebook used 0; `index_base=0` gives that).
-The instruction is our own wording of the paper's captioning rules, in particular "use only
-relevant memories".
+The layout follows the paper (docs/protocol.md §1.4): one user turn; per context concept a `===== Dialogue j =====`
+header, the concept's image, its dialogue; then `===== New Image =====`, the query image and the instruction. A
+`Layout` holds the details the reference scripts vary: where numbering starts, the line breaks after headers and
+dialogues, and whether each image is labelled "Picture n:" (what Qwen's chat template writes with
+`add_vision_id=True`, which the reference's vLLM scripts use). Our `covip` preset numbers from 1 as the reference's
+downstream and RL code does; the `paper` preset reproduces its test notebook for captioning and its downstream
+scripts for the diagnostics. The instruction is our own wording of the paper's captioning rules, in particular
+"use only relevant memories"; the reference's own text can be read from a file (`covip.tasks.lmms.task`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 CAPTION_INSTRUCTION = (
@@ -26,34 +30,75 @@ CAPTION_INSTRUCTION = (
 )
 
 CONTROLS = ("none", "blind", "noctx")
+PRESETS = ("covip", "paper")
+QUERY_HEADER = "===== New Image ====="
+PICTURE_LABEL = re.compile(r"Picture \d+: ")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the context and the query are written into the user turn."""
+
+    index_base: int = 1  # the first `===== Dialogue j =====`
+    header_end: str = ""  # after each `===== ... =====` header
+    dialogue_end: str = "\n"  # after each dialogue
+    strip_dialogue: bool = True  # trailing whitespace of a dialogue removed before `dialogue_end`
+    picture_labels: bool = False  # "Picture n: " before each image, numbered from 1 over the turn
+
+    def header(self, j: int) -> str:
+        return f"===== Dialogue {j + self.index_base} =====" + self.header_end
+
+    def dialogue(self, text: str) -> str:
+        return (text.rstrip() if self.strip_dialogue else text) + self.dialogue_end
+
+
+COVIP_LAYOUT = Layout()
+# The reference's captioning notebook: 0-based headers ending in a line break, dialogues as they are, labels.
+PAPER_CAPTION_LAYOUT = Layout(index_base=0, header_end="\n", dialogue_end="", strip_dialogue=False, picture_labels=True)
+# The reference's downstream (LSD/LAR/ITR) scripts: 1-based headers, a blank line after each dialogue, labels.
+PAPER_DIAGNOSTIC_LAYOUT = Layout(header_end="\n", dialogue_end="\n\n", strip_dialogue=False, picture_labels=True)
+CAPTION_LAYOUTS = {"covip": COVIP_LAYOUT, "paper": PAPER_CAPTION_LAYOUT}
+DIAGNOSTIC_LAYOUTS = {"covip": COVIP_LAYOUT, "paper": PAPER_DIAGNOSTIC_LAYOUT}
 
 
 def dialogue_header(j: int, index_base: int = 1) -> str:
-    return f"===== Dialogue {j + index_base} ====="
+    return Layout(index_base=index_base).header(j)
 
 
-QUERY_HEADER = "===== New Image ====="
+def _image(content: list[dict], image: Any, layout: Layout) -> None:
+    if layout.picture_labels:
+        count = sum(item["type"] == "image" for item in content)
+        content.append({"type": "text", "text": f"Picture {count + 1}: "})
+    content.append({"type": "image", "url": image})
 
 
-def interleaved_context(images: Sequence[Any], dialogues: Sequence[str], index_base: int = 1) -> list[dict]:
-    """Content items for the context: header, image, dialogue, per concept, in context order."""
+def interleaved_context(images: Sequence[Any], dialogues: Sequence[str], layout: Layout = COVIP_LAYOUT) -> list[dict]:
+    """Content items for the context and the query header: header, image, dialogue per concept, in context order."""
     if len(images) != len(dialogues):
         raise ValueError(f"{len(images)} context images but {len(dialogues)} dialogues")
     content: list[dict] = []
     for j, (image, dialogue) in enumerate(zip(images, dialogues, strict=True)):
-        content.append({"type": "text", "text": dialogue_header(j, index_base)})
-        content.append({"type": "image", "url": image})
-        content.append({"type": "text", "text": dialogue.rstrip() + "\n"})
+        content.append({"type": "text", "text": layout.header(j)})
+        _image(content, image, layout)
+        content.append({"type": "text", "text": layout.dialogue(dialogue)})
+    return content
+
+
+def context_and_query(
+    images: Sequence[Any], dialogues: Sequence[str], query_image: Any, layout: Layout = COVIP_LAYOUT
+) -> list[dict]:
+    """The context, the query header and the query image: what the two CAG stages share."""
+    content = interleaved_context(images, dialogues, layout)
+    content.append({"type": "text", "text": QUERY_HEADER + layout.header_end})
+    _image(content, query_image, layout)
     return content
 
 
 def user_turn(
-    images: Sequence[Any], dialogues: Sequence[str], query_image: Any, instruction: str, index_base: int = 1
+    images: Sequence[Any], dialogues: Sequence[str], query_image: Any, instruction: str, layout: Layout = COVIP_LAYOUT
 ) -> list[dict]:
     """A single user message: interleaved context, the query header and image, the instruction."""
-    content = interleaved_context(images, dialogues, index_base)
-    content.append({"type": "text", "text": QUERY_HEADER})
-    content.append({"type": "image", "url": query_image})
+    content = context_and_query(images, dialogues, query_image, layout)
     content.append({"type": "text", "text": instruction})
     return [{"role": "user", "content": content}]
 
@@ -74,9 +119,11 @@ def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any
     for item in content:
         kind = item["type"]
         text = item.get("text", "")
+        if kind == "text" and PICTURE_LABEL.fullmatch(text):
+            continue  # a label belongs to the image after it
         if kind == "text" and text.startswith("===== Dialogue "):
             state = "context-image"
-        elif kind == "text" and text == QUERY_HEADER:
+        elif kind == "text" and text.strip() == QUERY_HEADER:
             state = "query-image"
         elif kind == "image" and state == "context-image":
             images.append(item["url"])
@@ -100,6 +147,7 @@ def parse_user_turn(messages: Sequence[dict]) -> tuple[list[Any], list[str], Any
 CAG_CAPTION = "<covip:cag-caption>"
 CAG_CAPTION_USER_ONLY = "<covip:cag-caption:user-only>"
 CAG_PLACEHOLDERS = (CAG_CAPTION, CAG_CAPTION_USER_ONLY)
+STAGE1_INSTRUCTION = "covip_stage1_instruction"  # the placeholder item's key for the stage-1 captioning instruction
 MEMORY_SYSTEM_PROMPT = (
     "You are a personal assistant with a visual memory. Earlier dialogues with the user, each with an image, "
     "are your memory of the people, pets and things in the user's life. Recognise them when they appear in a "
@@ -113,27 +161,36 @@ def cag_messages(
     query_image: Any,
     question: str,
     system: str = MEMORY_SYSTEM_PROMPT,
-    index_base: int = 1,
+    layout: Layout = COVIP_LAYOUT,
     stage1_system: bool = True,
+    stage1_instruction: str = CAPTION_INSTRUCTION,
 ) -> list[dict]:
     """Stage-2 messages: [system, user: context + query image, assistant: placeholder, user: question].
 
-    `stage1_system=False` makes stage 1 send the user turn without the system prompt, as the reference does.
+    `stage1_system=False` makes stage 1 send the user turn without the system prompt, as the reference does; the
+    placeholder carries the instruction stage 1 captions with.
     """
-    content = interleaved_context(images, dialogues, index_base)
-    content += [{"type": "text", "text": QUERY_HEADER}, {"type": "image", "url": query_image}]
-    placeholder = CAG_CAPTION if stage1_system else CAG_CAPTION_USER_ONLY
+    placeholder = {
+        "type": "text",
+        "text": CAG_CAPTION if stage1_system else CAG_CAPTION_USER_ONLY,
+        STAGE1_INSTRUCTION: stage1_instruction,
+    }
     return [
         *([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []),
-        {"role": "user", "content": content},
-        {"role": "assistant", "content": [{"type": "text", "text": placeholder}]},
+        {"role": "user", "content": context_and_query(images, dialogues, query_image, layout)},
+        {"role": "assistant", "content": [placeholder]},
         {"role": "user", "content": [{"type": "text", "text": question}]},
     ]
 
 
+def _placeholder_item(messages: Sequence[dict]) -> dict | None:
+    items = (c for m in messages if m["role"] == "assistant" for c in m["content"])
+    return next((c for c in items if c.get("text") in CAG_PLACEHOLDERS), None)
+
+
 def _placeholder(messages: Sequence[dict]) -> str | None:
-    texts = (c.get("text") for m in messages if m["role"] == "assistant" for c in m["content"])
-    return next((t for t in texts if t in CAG_PLACEHOLDERS), None)
+    item = _placeholder_item(messages)
+    return item["text"] if item else None
 
 
 def is_cag(messages: Sequence[dict]) -> bool:
@@ -154,14 +211,15 @@ def cag_stage1(messages: Sequence[dict]) -> list[dict]:
     """
     system = [m for m in messages if m["role"] == "system"][:1] if cag_shares_prefix(messages) else []
     user = next(m for m in messages if m["role"] == "user")
-    return [*system, {"role": "user", "content": [*user["content"], {"type": "text", "text": CAPTION_INSTRUCTION}]}]
+    instruction = (_placeholder_item(messages) or {}).get(STAGE1_INSTRUCTION, CAPTION_INSTRUCTION)
+    return [*system, {"role": "user", "content": [*user["content"], {"type": "text", "text": instruction}]}]
 
 
 def fill_cag(messages: Sequence[dict], caption: str) -> list[dict]:
     """Stage-2 messages with the placeholder replaced by the stage-1 caption."""
+    filled = {"type": "text", "text": caption}
     return [
-        {**m, "content": [{**c, "text": caption} if c.get("text") in CAG_PLACEHOLDERS else c for c in m["content"]]}
-        for m in messages
+        {**m, "content": [filled if c.get("text") in CAG_PLACEHOLDERS else c for c in m["content"]]} for m in messages
     ]
 
 
@@ -191,27 +249,45 @@ PERSONALIZATION_PROMPT = (
     "anything that appears in the new image, and ground your understanding in what the new image shows. Use only "
     "relevant memories."
 )
-PRESETS = ("covip", "paper")
 
 
-def diagnostic_system_prompt(task: str, mode: str, preset: str) -> str | None:
-    """The system prompt of a diagnostic task in a mode (direct or cag) under a preset."""
+def diagnostic_system_prompt(task: str, mode: str, preset: str, instruction: str = CAPTION_INSTRUCTION) -> str | None:
+    """The system prompt of a diagnostic task in a mode (direct or cag) under a preset; `paper` uses the
+    captioning instruction as the CAG system prompt of LSD and LAR, as the reference does."""
     if preset == "covip":
         return MEMORY_SYSTEM_PROMPT
     if mode == "cag":
-        return PERSONALIZATION_PROMPT if task == "itr" else CAPTION_INSTRUCTION
+        return PERSONALIZATION_PROMPT if task == "itr" else instruction
     return None if task == "lsd" else PERSONALIZATION_PROMPT
 
 
 def diagnostic_messages(
-    task: str, mode: str, preset: str, images: Sequence[Any], dialogues: Sequence[str], query_image: Any
+    task: str,
+    mode: str,
+    preset: str,
+    images: Sequence[Any],
+    dialogues: Sequence[str],
+    query_image: Any,
+    instruction: str = CAPTION_INSTRUCTION,
 ) -> list[dict]:
-    """Direct: [system, user: context + query + question]. CAG: `cag_messages` with the task's question."""
+    """Direct: [system, user: context + query + question]. CAG: `cag_messages` with the task's question.
+
+    `instruction` is the captioning instruction (ours, or the reference's text from a file): CAG's stage 1 captions
+    with it, and under `paper` it is also the CAG system prompt of LSD and LAR.
+    """
     question = DIAGNOSTIC_QUESTIONS[preset][task]
-    system = diagnostic_system_prompt(task, mode, preset)
+    system = diagnostic_system_prompt(task, mode, preset, instruction)
+    layout = DIAGNOSTIC_LAYOUTS[preset]
     if mode == "cag":
         return cag_messages(
-            images, dialogues, query_image, question, system=system or "", stage1_system=preset == "covip"
+            images,
+            dialogues,
+            query_image,
+            question,
+            system=system or "",
+            layout=layout,
+            stage1_system=preset == "covip",
+            stage1_instruction=instruction,
         )
-    turn = user_turn(images, dialogues, query_image, question)
+    turn = user_turn(images, dialogues, query_image, question, layout)
     return ([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []) + turn

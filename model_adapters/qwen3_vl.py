@@ -297,6 +297,9 @@ class Qwen3VL(ChatAdapter):
     # ---- generation -----------------------------------------------------------------------
 
     def generate_kwargs(self, gen_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if gen_kwargs.get("presence_penalty") and not getattr(self, "_said_presence", False):
+            self._said_presence = True
+            logger.warning("presence_penalty is ignored: transformers' generate has no presence penalty")
         kwargs = {k: gen_kwargs[k] for k in GENERATE_KEYS if gen_kwargs.get(k) is not None}
         sample = bool(gen_kwargs.get("do_sample")) or float(gen_kwargs.get("temperature") or 0) > 0
         if not sample:

@@ -64,6 +64,8 @@ class VLLM(ChatAdapter):
             for key in ("top_p", "top_k"):
                 if gen.get(key) is not None:
                     params[key] = gen[key]
+        if gen.get("presence_penalty") is not None:  # the `paper` preset's diagnostics use the reference's 1.5
+            params["presence_penalty"] = float(gen["presence_penalty"])
         return SamplingParams(**params)
 
     def generate_chat(self, requests: list[ChatRequest]) -> list[Reply]:

@@ -1,16 +1,19 @@
 """The interleaved prompt follows the paper's layout exactly, for every control."""
 
+import jinja2
+import pytest
 from PIL import Image
 
 from covip.tasks.data.sources import load_caption_source
 from covip.tasks.lmms.caption import caption_doc_to_messages, doc_row
+from covip.tasks.lmms.task import caption_instruction
 from covip.tasks.prompts import CAPTION_INSTRUCTION, QUERY_HEADER, parse_user_turn
 
 
-def first_doc(root, bucket=2, control="none"):
+def first_doc(root, bucket=2, control="none", preset="covip", instruction=CAPTION_INSTRUCTION):
     source = load_caption_source(str(root))
     sample = next(s for s in source.samples if s.bucket == bucket)
-    return doc_row(source, sample, control)
+    return doc_row(source, sample, {"control": control, "preset": preset, "instruction": instruction})
 
 
 def test_layout_header_image_dialogue_per_concept_then_query(small_benchmark):
@@ -32,9 +35,46 @@ def test_layout_header_image_dialogue_per_concept_then_query(small_benchmark):
         assert content[3 * n + 1]["url"].tobytes() == query.convert("RGB").tobytes()
 
 
-def test_zero_based_headers_on_request(small_benchmark):
-    content = caption_doc_to_messages(first_doc(small_benchmark), {"index_base": 0})[0]["content"]
-    assert content[0]["text"] == "===== Dialogue 0 ====="
+# Qwen's chat-template rule for `add_vision_id=True` (written here from its public template): every image item is
+# rendered as "Picture n: " + vision tokens, n counting images from 1; text items are rendered as they are.
+QWEN_ITEMS = jinja2.Template(
+    "{% set n = namespace(v=0) %}{% for item in content %}"
+    "{% if item.type == 'image' or 'image_url' in item %}{% set n.v = n.v + 1 %}"
+    "{% if add_vision_id %}Picture {{ n.v }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% else %}{{ item.text }}{% endif %}{% endfor %}"
+)
+
+
+def test_the_paper_preset_renders_exactly_as_the_reference_notebook(small_benchmark):
+    """The reference's captioning notebook: 0-based headers with a line break, context images as image_url items, the
+    dialogue as it is, rendered with add_vision_id=True. Ours carries the labels as text, for every model."""
+    doc = first_doc(small_benchmark, preset="paper", instruction="THE REFERENCE TEXT")
+    ours = caption_doc_to_messages(doc)[0]["content"]
+    reference = []
+    for j, concept in enumerate(doc["concepts"]):
+        reference += [{"type": "text", "text": f"===== Dialogue {j} =====\n"}, {"type": "image_url", "image_url": "x"}]
+        reference += [{"type": "text", "text": concept["dialogue"]}]
+    reference += [{"type": "text", "text": "===== New Image =====\n"}, {"type": "image", "image": "q"}]
+    reference += [{"type": "text", "text": "THE REFERENCE TEXT"}]
+    rendered = QWEN_ITEMS.render(content=ours, add_vision_id=False)
+    assert rendered == QWEN_ITEMS.render(content=reference, add_vision_id=True)
+    assert rendered.count("Picture ") == len(doc["concepts"]) + 1
+    images, dialogues, _ = parse_user_turn(caption_doc_to_messages(doc))  # the baselines read it back
+    assert dialogues == [c["dialogue"] for c in doc["concepts"]] and len(images) == len(dialogues)
+
+
+def test_the_instruction_file_is_used_verbatim_and_recorded(tmp_path, monkeypatch):
+    path = tmp_path / "prompt_captioning.txt"
+    path.write_text("You are an AI model that... (the reference's text)\n", encoding="utf-8")
+    monkeypatch.setenv("COVIP_CAPTION_INSTRUCTION", str(path))
+    text, source = caption_instruction()
+    assert text == path.read_text(encoding="utf-8")
+    assert source["source"] == "file" and source["path"] == str(path) and len(source["sha256"]) == 64
+    monkeypatch.setenv("COVIP_CAPTION_INSTRUCTION", str(tmp_path / "missing.txt"))
+    with pytest.raises(ValueError, match="missing.txt: cannot read the instruction file"):
+        caption_instruction()
+    monkeypatch.delenv("COVIP_CAPTION_INSTRUCTION")
+    assert caption_instruction() == (CAPTION_INSTRUCTION, {"source": "covip"})
 
 
 def test_blind_control_blanks_the_query_only(small_benchmark):

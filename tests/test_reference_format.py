@@ -572,3 +572,39 @@ def test_builder_output_round_trips_without_sidecar_names(small_benchmark: Path,
         export_reference(samples, small_benchmark, tmp_path / "ref")
     loaded = load_exported(tmp_path / "ref", sample_ids=tmp_path / "ref" / SAMPLE_IDS_FILE)
     assert loaded == samples
+
+
+def test_lenient_mode_leaves_out_each_bad_record_and_reports_it(exported: tuple[Path, list[CaptionSample]]) -> None:
+    out, samples = exported
+    ERROR_CASES["missing imgs"][0](out)  # sample_1's meta line
+    ERROR_CASES["dialogue count"][0](out)  # sample_0's meta line
+    ERROR_CASES["bad answer letter"][0](out)  # sample_1 again, in the ground truth
+    skipped: list = []
+    kept = load_exported(out, skipped=skipped)
+    assert [(p.record, p.field) for p in skipped] == [
+        ("line 1 (sample_0)", "dialogues"),
+        ("line 2 (sample_1)", "imgs"),
+        ("sample_1", "qas.concept_3.qa[2].correct_answer"),
+    ]
+    assert [s.sample_id for s in kept] == [f"sample_{i}" for i in range(2, len(samples))]
+    with pytest.raises(DataError):  # strict stays the default
+        load_exported(out)
+
+
+@pytest.mark.integration
+def test_lenient_mode_reaches_the_runs_identity(
+    exported: tuple[Path, list[CaptionSample]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lmms_runner import run_lmms_eval
+
+    out, samples = exported
+    ERROR_CASES["missing imgs"][0](out)  # sample_1
+    buckets = sorted({s.bucket for i, s in enumerate(samples) if i != 1})
+    args = ["--model", "covip_oracle", "--tasks", ",".join(f"covip_caption_{b}c" for b in buckets)]
+    strict = run_lmms_eval(args, out, None)
+    assert strict.code == 1 and "imgs" in strict.output  # the whole set is refused, naming the field
+    run = run_lmms_eval(args, out, tmp_path / "run", COVIP_DATA_LENIENT="1")
+    assert run.code == 0, run.output[-3000:]
+    assert "COVIP_DATA_LENIENT=1: left out" in caplog.text and "line 2 (sample_1): field 'imgs'" in caplog.text
+    identity = run.results["configs"][f"covip_caption_{buckets[0]}c"]["metadata"]["covip"]["data"]
+    assert identity["skipped"] == 1 and identity["samples"] == len(samples) - 1

@@ -14,7 +14,7 @@ from covip.trainer.rewards import (
     CapEvalReward,
     JudgeFailed,
     boxed_indices,
-    degeneration_reward,
+    degeneration_reward_for,
     is_degenerate,
     recognition_reward,
     truncation_reward_for,
@@ -144,7 +144,10 @@ def test_degeneration_and_truncation_penalties() -> None:
     loop = "The cat sits on the mat. " * 6
     assert is_degenerate(loop)
     assert not is_degenerate("Anna sits on the red sofa in the kitchen, holding a blue mug she got in July.")
-    assert degeneration_reward(completions=[_assistant(loop), _assistant("A fine caption.")]) == [-1.0, 0.0]
+    reference, paper = degeneration_reward_for(False), degeneration_reward_for(True)
+    completions = [_assistant(loop), _assistant("A fine caption."), _assistant(""), _assistant("  \n")]
+    assert reference(completions=completions) == [-1.0, 0.0, 0.0, 0.0]  # the reference code let empty pass
+    assert paper(completions=completions) == [-1.0, 0.0, -1.0, -1.0]  # the paper counts it as degenerate
     truncation = truncation_reward_for(4, {9})
     assert truncation(completion_ids=[[1, 2, 3, 4], [1, 2, 3, 9], [1, 9]]) == [-1.0, 0.0, 0.0]
 
@@ -169,10 +172,18 @@ def test_presets_are_data_and_gspo_is_off_policy() -> None:
     gspo = resolve({"preset": "gspo"})
     assert gspo.importance_sampling_level == "sequence" and gspo.beta == 0.0
     assert gspo.steps_per_generation > gspo.gradient_accumulation_steps
+    reference = resolve({"preset": "reference"})
+    assert reference.steps_per_generation == reference.gradient_accumulation_steps, "the reference was on-policy"
+    assert reference.weights["recognition"] == 0 and not reference.empty_is_degenerate
     paper = resolve({"preset": "paper"})
-    assert paper.steps_per_generation == paper.gradient_accumulation_steps, "the reference was on-policy"
+    assert paper.steps_per_generation > paper.gradient_accumulation_steps, "the paper's GSPO: the ratio moves"
+    assert paper.weights["recognition"] == paper.weights["capeval"] == 1.0, "r = r_vis + r_caps"
+    assert paper.empty_is_degenerate and paper.recognition_ratio == 0.25
+    assert {k: getattr(paper, k) for k in ("learning_rate", "num_generations", "temperature", "capeval_scale")} == {
+        k: getattr(reference, k) for k in ("learning_rate", "num_generations", "temperature", "capeval_scale")
+    }
     assert resolve({"preset": "dr_grpo"}).scale_rewards == "none"
-    assert set(PRESETS) == {"gspo", "grpo", "dr_grpo", "paper"}
+    assert set(PRESETS) == {"gspo", "grpo", "dr_grpo", "paper", "reference"}
     assert resolve({"preset": "gspo", "epsilon": "3e-4"}).epsilon == 3e-4, "YAML's string 3e-4 is parsed"
     assert gspo.config_hash() != resolve({"preset": "gspo", "learning_rate": 1e-5}).config_hash()
     assert gspo.config_hash() == resolve({"preset": "gspo", "output_dir": "elsewhere"}).config_hash()
@@ -180,3 +191,28 @@ def test_presets_are_data_and_gspo_is_off_policy() -> None:
         resolve({"lerning_rate": 1.0})
     with pytest.raises(ValueError, match="reward_weights"):
         resolve({"reward_weights": {"capeval": 1, "fluency": 1}})
+
+
+def test_the_paper_reward_is_r_vis_plus_r_caps_and_an_empty_caption_gets_minus_one() -> None:
+    """Each term of the `paper` preset on hand-made cases, combined as TRL combines them (weighted sum)."""
+    from covip.trainer.train import reward_functions
+
+    config = resolve({"preset": "paper", "judge": "rule"})
+    rewards = reward_functions(config, eos_ids={9})
+    weights = [config.weights[name] for name in config.weights if config.weights[name]]
+    assert [r.__name__ for r in rewards] == ["capeval", "recognition", "degeneration", "truncation"]
+    sample = _sample(3, (0,))
+    blob = json.dumps(sample)
+    # Names concept 0 (the positive) and recalls its three gold options; says nothing of concepts 1 and 2.
+    perfect = "Name0 is here. " + " ".join(qa["options"]["A"] for qa in sample["concepts"][0]["qas"])
+    # Names concept 0 and concept 1: recognition F1 = 2*1/(2+1); concept 1's options leak.
+    leaky = perfect + " Name1 too, " + " ".join(qa["options"]["A"] for qa in sample["concepts"][1]["qas"])
+    completions = [_assistant(perfect), _assistant(leaky), _assistant("")]
+    kwargs = {"completions": completions, "task": [CAPTION] * 3, "sample": [blob] * 3}
+    kwargs["completion_ids"] = [[1, 2, 9], [1, 2, 9], [9]]
+    terms = [reward(**kwargs) for reward in rewards]
+    assert terms[0] == [pytest.approx(1.0), pytest.approx(1.0 - 3 / 6), 0.0]  # r_caps: right/3 - leaked share
+    assert terms[1] == [1.0, pytest.approx(2 / 3), 0.0]  # r_vis: set F1 of the named concepts
+    assert terms[2] == [0.0, 0.0, -1.0] and terms[3] == [0.0, 0.0, 0.0]  # the empty caption is degenerate
+    totals = [sum(w * t[i] for w, t in zip(weights, terms, strict=True)) for i in range(3)]
+    assert totals == [pytest.approx(2.0), pytest.approx(0.5 + 2 / 3), -1.0]

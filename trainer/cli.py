@@ -22,7 +22,7 @@ from covip.trainer import config as config_mod
 
 
 def example_config(name: str) -> Path:
-    """A shipped example config by name (`gspo`, `grpo`, `dr_grpo`, `paper`)."""
+    """A shipped example config by name (`gspo`, `grpo`, `dr_grpo`, `paper`, `reference`)."""
     return Path(str(resources.files("covip.trainer") / "configs" / f"{name}.yaml"))
 
 
@@ -33,7 +33,9 @@ def train_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"presets: {', '.join(config_mod.PRESETS)}; example configs: {example_config('gspo').parent}",
     )
-    p.add_argument("--config", help="YAML file of config fields (a shipped example's name also works: gspo, paper)")
+    p.add_argument(
+        "--config", help="YAML file of config fields (a shipped example's name also works: gspo, paper, reference)"
+    )
     p.add_argument("--print_config", action="store_true", help="print the resolved config as YAML and exit")
     config_mod.add_field_flags(p)
     return p

@@ -2,9 +2,11 @@
 
 Precedence, lowest first: field defaults < the chosen `preset` < the YAML file < command-line
 flags. GSPO, GRPO and DR-GRPO are the same trainer with different numbers, so an algorithm is a
-preset (data), never a code path. `paper` reproduces the reference run's hyperparameters,
-including its defects (on-policy "GSPO" whose ratio is always 1, the model's T=0.7/top-k 20/top-p
-0.8 rollout sampling, the unnormalised caption reward); see docs/protocol.md §5.
+preset (data), never a code path. `reference` reproduces the reference run as its code behaved,
+defects included (on-policy "GSPO" whose ratio is always 1, the model's T=0.7/top-k 20/top-p 0.8
+rollout sampling, the unnormalised caption reward, no recognition reward, no penalty for an empty
+completion); `paper` is the method the paper describes on the same hyperparameters (GSPO that acts,
+r = r_vis + r_caps, an empty completion degenerate); see docs/protocol.md §5.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class TrainConfig:
     max_pixels: int | None = field(
         default=None, metadata=_doc("cap on image pixels given to the processor (None: the processor's default)")
     )
-    preset: str = field(default="gspo", metadata=_doc("algorithm preset: gspo, grpo, dr_grpo or paper"))
+    preset: str = field(
+        default="gspo", metadata=_doc("algorithm preset: gspo, grpo, dr_grpo, paper (the paper's method) or reference")
+    )
 
     # --- optimisation ------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-6, metadata=_doc("AdamW learning rate"))
@@ -147,6 +151,10 @@ class TrainConfig:
         default_factory=lambda: {"capeval": 1.0, "recognition": 0.5, "degeneration": 1.0, "truncation": 1.0},
         metadata=_doc(f"weight of each reward ({', '.join(REWARDS)}); a reward not named, or weighted 0, is off"),
     )
+    empty_is_degenerate: bool = field(
+        default=True,
+        metadata=_doc("an empty completion gets the degeneration penalty (the paper); the reference code gave it none"),
+    )
     capeval_scale: str = field(
         default="normalized",
         metadata=_doc(
@@ -232,6 +240,31 @@ class TrainConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# The reference run's hyperparameters (run_gspo_pmllm.sh), shared by the `paper` and `reference` presets.
+_REFERENCE_RUN: dict[str, Any] = {
+    "importance_sampling_level": "sequence",
+    "loss_type": "grpo",
+    "beta": 0.0,
+    "epsilon": 3e-4,
+    "epsilon_high": 4e-4,
+    "scale_rewards": "group",
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 5e-6,
+    "num_generations": 4,
+    "per_device_train_batch_size": 4,
+    "num_train_epochs": 2.0,
+    "max_completion_length": 512,
+    "temperature": 0.7,
+    "top_p": 0.8,
+    "top_k": 20,
+    "capeval_scale": "paper",
+    "lora_r": 64,
+    "lora_alpha": 128,
+    "lora_dropout": 0.05,
+    "save_steps": 50,
+    "seed": 42,
+}
+
 # The algorithms differ only in these values. TRL's GSPO recipe: sequence-level ratio, no KL, tiny clip
 # range, and more generated micro-batches than accumulated ones so that most updates are off-policy.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -268,32 +301,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps_per_generation": 2,
         "learning_rate": 5e-6,
     },
-    # run_gspo_pmllm.sh as it actually behaved: on-policy (ratio == 1, the clip never acts), the model's
-    # sampling defaults, the unnormalised caption reward, only the judge reward plus the two -1 penalties.
+    # The paper's method: GSPO with the reference run's hyperparameters, made off-policy so that the sequence ratio
+    # and the clip act (4 generated micro-batches per update), and the paper's reward r = r_vis + r_caps: the
+    # recognition F1 (named concepts of a caption; boxed indices of a recognition row) plus CapEval-QAs at the
+    # reference's scale, -1 for degenerate (empty included) or truncated completions. Recognition rows: 1 in 4.
     "paper": {
-        "importance_sampling_level": "sequence",
-        "loss_type": "grpo",
-        "beta": 0.0,
-        "epsilon": 3e-4,
-        "epsilon_high": 4e-4,
-        "scale_rewards": "group",
-        "gradient_accumulation_steps": 1,
+        **_REFERENCE_RUN,
+        "steps_per_generation": 4,
+        "reward_weights": {"capeval": 1.0, "recognition": 1.0, "degeneration": 1.0, "truncation": 1.0},
+        "recognition_ratio": 0.25,
+        "empty_is_degenerate": True,
+    },
+    # run_gspo_pmllm.sh as it actually behaved: on-policy (ratio == 1, the clip never acts), the model's
+    # sampling defaults, the unnormalised caption reward, only the judge reward plus the two -1 penalties,
+    # and no penalty for an empty completion.
+    "reference": {
+        **_REFERENCE_RUN,
         "steps_per_generation": 1,
-        "learning_rate": 5e-6,
-        "num_generations": 4,
-        "per_device_train_batch_size": 4,
-        "num_train_epochs": 2.0,
-        "max_completion_length": 512,
-        "temperature": 0.7,
-        "top_p": 0.8,
-        "top_k": 20,
-        "capeval_scale": "paper",
         "reward_weights": {"capeval": 1.0, "recognition": 0.0, "degeneration": 1.0, "truncation": 1.0},
-        "lora_r": 64,
-        "lora_alpha": 128,
-        "lora_dropout": 0.05,
-        "save_steps": 50,
-        "seed": 42,
+        "recognition_ratio": 0.0,
+        "empty_is_degenerate": False,
     },
 }
 

@@ -7,9 +7,11 @@
   mean(negative questions leaked), in [-1, 1] whatever the number of positives (defect 20);
   `paper` scale: right/3 - leaked/N_neg, and 0 for degenerate or truncated captions (whose penalty
   then makes the total exactly the reference's -1).
-- `recognition`: F1 of the named positives in a caption (covip.tasks.scoring.metrics), or of the boxed
-  indices of a recognition answer (§5.2 `multi_vision`).
-- `degeneration`: -1 for heavy repetition (the reference's sentence, 5-gram and chunk tests).
+- `recognition`: the paper's r_vis, the set F1 2|H'∩H|/(|H'|+|H|) between the concepts the completion says are
+  in the query image (H', the names a caption mentions, or the boxed indices of a recognition answer, §5.2
+  `multi_vision`) and the true set H.
+- `degeneration`: -1 for heavy repetition (the reference's sentence, 5-gram and chunk tests), and for an empty
+  completion unless `empty_is_degenerate` is off (the `reference` preset: its code did not penalise one).
 - `truncation`: -1 when a completion hit the length limit without ending.
 
 A reward that does not apply to a row returns None, which TRL leaves out of sums and means.
@@ -49,9 +51,12 @@ def completion_text(completion: Any) -> str:
 
 
 # --- degeneration (docs/protocol.md §5.2) ------------------------------------------------------------------
-def is_degenerate(text: str) -> bool:
-    """Heavy repetition: repeated sentences, repeated 5-grams, or repeated 10/20/30-word chunks."""
+def is_degenerate(text: str, empty: bool = False) -> bool:
+    """Heavy repetition: repeated sentences, repeated 5-grams, or repeated 10/20/30-word chunks; with `empty`, also
+    a completion with no words (the paper counts it as degenerate; the reference code's tests do not)."""
     text = " ".join(text.lower().split())
+    if empty and not text:
+        return True
     sentences = [s.strip() for s in re.split(r"[.!?]+", text) if s.strip()]
     if len(sentences) >= 4 and 1 - len(set(sentences)) / len(sentences) >= 0.3:
         return True
@@ -121,11 +126,13 @@ def recognition_reward(completions: list, task: list[str], sample: list[str], **
 recognition_reward.__name__ = "recognition"
 
 
-def degeneration_reward(completions: list, **_: Any) -> list[float | None]:
-    return [-1.0 if is_degenerate(completion_text(c)) else 0.0 for c in completions]
+def degeneration_reward_for(empty_is_degenerate: bool) -> Reward:
+    """-1 for a degenerate completion (repetition; an empty one too when `empty_is_degenerate`)."""
 
+    def degeneration(completions: list, **_: Any) -> list[float | None]:
+        return [-1.0 if is_degenerate(completion_text(c), empty_is_degenerate) else 0.0 for c in completions]
 
-degeneration_reward.__name__ = "degeneration"
+    return degeneration
 
 
 def truncation_reward_for(max_length: int, eos_ids: set[int]) -> Reward:
@@ -150,18 +157,20 @@ class CapEvalReward:
         allow_errors: bool = False,
         max_length: int | None = None,
         eos_ids: set[int] | None = None,
+        empty_is_degenerate: bool = False,
     ) -> None:
         if scale not in ("normalized", "paper"):
             raise ValueError(f"scale must be 'normalized' or 'paper', got {scale!r}")
         self.judge, self.scale, self.allow_errors = judge, scale, allow_errors
         self.max_length, self.eos_ids = max_length, eos_ids or set()
+        self.empty_is_degenerate = empty_is_degenerate
 
     def _skipped(self, text: str, ids: Sequence[int] | None) -> bool:
         """Paper scale: degenerate or truncated captions are not judged (their penalty alone gives -1)."""
         if self.scale != "paper":
             return False
         truncated = ids is not None and self.max_length is not None and is_truncated(ids, self.max_length, self.eos_ids)
-        return truncated or is_degenerate(text)
+        return truncated or is_degenerate(text, self.empty_is_degenerate)
 
     def __call__(
         self,

@@ -31,7 +31,7 @@ from covip.trainer.data import build_rows, load_samples, training_dataset
 from covip.trainer.rewards import (
     CapEvalReward,
     Reward,
-    degeneration_reward,
+    degeneration_reward_for,
     recognition_reward,
     truncation_reward_for,
 )
@@ -147,11 +147,12 @@ def reward_functions(config: TrainConfig, eos_ids: set[int]) -> list[Reward]:
                 allow_errors=config.judge_allow_errors,
                 max_length=config.max_completion_length,
                 eos_ids=eos_ids,
+                empty_is_degenerate=config.empty_is_degenerate,
             )
         elif name == "recognition":
             made[name] = recognition_reward
         elif name == "degeneration":
-            made[name] = degeneration_reward
+            made[name] = degeneration_reward_for(config.empty_is_degenerate)
         elif name == "truncation":
             made[name] = truncation_reward_for(config.max_completion_length, eos_ids)
     return list(made.values())

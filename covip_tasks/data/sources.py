@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from covip.tasks.data.canonical import caption_file, diagnostic_file, load_caption_dataset, load_diagnostic_dataset
-from covip.tasks.data.schema import CaptionSample, DiagnosticSample
+from covip.tasks.data.schema import CaptionSample, DiagnosticSample, Problem
 from covip.tasks.formats.hf import load_hf_caption_dataset, load_hf_diagnostic_dataset
 from covip.tasks.formats.testset import CONCEPT_NAMES_FILE, QAS_GT_FILE, SAMPLE_IDS_FILE, load_reference_testset
 
 ENV_DATA = "COVIP_DATA"
+ENV_LENIENT = "COVIP_DATA_LENIENT"
+logger = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -44,6 +47,7 @@ class Source:
     root: Path
     samples: tuple[CaptionSample, ...] | tuple[DiagnosticSample, ...]
     manifest_sha256: str
+    skipped: tuple[Problem, ...] = ()  # lenient mode: the problems of the records left out
 
     def samples_sha256(self) -> str:
         """A fingerprint of the samples as loaded (ids, texts, questions, image paths), whatever their source.
@@ -77,20 +81,37 @@ def missing_data(task: str = "caption", split: str = "test") -> str | None:
     )
 
 
+def lenient() -> bool:
+    """`COVIP_DATA_LENIENT=1`: load the paper's formats as its own loader does, leaving out a malformed record
+    (each one reported, and counted in the run's identity) instead of refusing the whole set."""
+    value = os.environ.get(ENV_LENIENT, "").strip().lower()
+    if value not in ("", "0", "1", "false", "true"):
+        raise ValueError(f"{ENV_LENIENT} must be 1 or 0, got {value!r}")
+    return value in ("1", "true")
+
+
+def _report(skipped: list[Problem]) -> tuple[Problem, ...]:
+    for problem in skipped:
+        logger.warning("%s=1: left out %s", ENV_LENIENT, problem)
+    return tuple(skipped)
+
+
 def load_caption_source(dataset_path: str | None = None, split: str = "test") -> Source:
     """Load the captioning samples from wherever the user pointed us; errors name the location."""
     location = resolve_location(dataset_path)
+    skipped: list[Problem] | None = [] if lenient() else None
     if location.startswith("hf:"):
         cache = default_data_dir().parent / "hf_images" / location[3:].replace("/", "__")
-        samples = load_hf_caption_dataset(location[3:], split=split, image_dir=cache)
-        return Source(location, cache, tuple(samples), "")
+        samples = load_hf_caption_dataset(location[3:], split=split, image_dir=cache, skipped=skipped)
+        return Source(location, cache, tuple(samples), "", _report(skipped or []))
     root = Path(location).expanduser()
     if (root / caption_file(split)).is_file():
         data = load_caption_dataset(root, split)
         return Source(location, root, data.samples, data.manifest_sha256)
     metas = sorted(root.glob("meta_*.jsonl")) if root.is_dir() else []
     if metas and (root / QAS_GT_FILE).is_file():
-        return Source(location, root, tuple(_load_reference_dir(root, metas)), "")
+        samples = _load_reference_dir(root, metas, skipped)
+        return Source(location, root, tuple(samples), "", _report(skipped or []))
     hint = " (build it with `covip-data build`, or set COVIP_DATA)" if location == str(default_data_dir()) else ""
     raise FileNotFoundError(
         f"no CoViP captioning data at {location!r}{hint}: expected a directory with {caption_file(split)}, "
@@ -98,7 +119,7 @@ def load_caption_source(dataset_path: str | None = None, split: str = "test") ->
     )
 
 
-def _load_reference_dir(root: Path, metas: list[Path]) -> list[CaptionSample]:
+def _load_reference_dir(root: Path, metas: list[Path], skipped: list[Problem] | None) -> list[CaptionSample]:
     """The paper's test set in `root`; `sample_ids.json` / `concept_names.json` (written by export) when present.
 
     The GT file is keyed by the line order of one meta file, so a directory with several is ambiguous: refused.
@@ -109,9 +130,8 @@ def _load_reference_dir(root: Path, metas: list[Path]) -> list[CaptionSample]:
             "which is keyed by the line order of a single one; keep one per directory"
         )
     sidecars = {"sample_ids": root / SAMPLE_IDS_FILE, "concept_names": root / CONCEPT_NAMES_FILE}
-    return load_reference_testset(
-        metas[0], root / QAS_GT_FILE, root, **{k: p for k, p in sidecars.items() if p.is_file()}
-    )
+    given = {k: p for k, p in sidecars.items() if p.is_file()}
+    return load_reference_testset(metas[0], root / QAS_GT_FILE, root, skipped=skipped, **given)
 
 
 def load_diagnostic_source(task: str, dataset_path: str | None = None, split: str = "test") -> Source:

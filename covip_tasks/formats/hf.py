@@ -21,10 +21,11 @@ from covip.tasks.data.schema import (
     Checker,
     DataError,
     DiagnosticSample,
+    Problem,
     parse_diagnostic_sample,
 )
 from covip.tasks.formats.convert import ALL, Sink, kind_of, to_sample
-from covip.tasks.formats.testset import read_keyed
+from covip.tasks.formats.testset import keep_good, read_keyed
 
 _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
 _FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json"}
@@ -92,6 +93,7 @@ def load_hf_caption_dataset(
     *,
     image_dir: Path,
     qas_gt_json: Path | None = None,
+    skipped: list[Problem] | None = None,
 ) -> list[CaptionSample]:
     """Read the HF captioning set (`Yeongtak/benchmark_CoViP_captioning`) into canonical samples.
 
@@ -109,7 +111,8 @@ def load_hf_caption_dataset(
     `load_from_disk`; otherwise `load_dataset` on the directory), a single .parquet/.arrow/.json(l) file (the
     whole file is read, `split` does not apply), or a Hub id (`load_dataset`). Every image is
     written as PNG under `image_dir` (`sample_{idx}/query.png`, `sample_{idx}/concept_{j}.png`, overwritten on
-    each call) and the returned image paths are relative to `image_dir`. Problems raise one `DataError`.
+    each call) and the returned image paths are relative to `image_dir`. Problems raise one `DataError`; with a
+    `skipped` list (lenient mode), a row with problems is left out instead and its problems are appended to it.
     """
     image_dir = Path(image_dir)
     ds, base = _open_hf(path_or_id, split)
@@ -131,7 +134,7 @@ def load_hf_caption_dataset(
         checker.add("<dataset>", "<rows>", "contains no samples")
     image_dir.mkdir(parents=True, exist_ok=True)
     image_exists = image_checker(image_dir, open_images=False)
-    samples: list[CaptionSample] = []
+    samples: dict[int, CaptionSample] = {}
     for idx, row in enumerate(ds):
         key = f"sample_{idx}"
         meta_sink = Sink(checker, f"row {idx} ({key})")
@@ -152,11 +155,9 @@ def load_hf_caption_dataset(
         else:
             gt_sink = Sink(checker, meta_sink.record)
             gt = {"qas": _maybe_json(row["qas"]), "gts": _maybe_json(row["gts"])}
-        samples.append(to_sample(key, meta, meta_sink, gt, gt_sink, image_exists, drop_none=True))
+        samples[idx] = to_sample(key, meta, meta_sink, gt, gt_sink, image_exists, drop_none=True)
     problems = checker.problems + (gt_checker.problems if gt_checker is not checker else [])
-    if problems:
-        raise DataError(problems)
-    return samples
+    return keep_good(samples, problems, skipped)
 
 
 def load_hf_diagnostic_dataset(

@@ -29,6 +29,7 @@ from covip.tasks.data.schema import (
     CaptionSample,
     Checker,
     DataError,
+    Problem,
 )
 from covip.tasks.formats.convert import ALL, Sink, kind_of, to_sample
 
@@ -142,6 +143,22 @@ def _concept_count(obj: Any) -> int | None:
     return len(obj["concepts"]) if isinstance(obj, dict) and isinstance(obj.get("concepts"), list) else None
 
 
+_SAMPLE_OF = re.compile(r"\bsample_(\d+)\b")
+
+
+def keep_good(samples: dict[int, CaptionSample], problems: list[Problem], skipped: list[Problem] | None) -> list:
+    """The samples, in order, when there is no problem; else raise, or (lenient: `skipped` given) leave out each
+    sample that has a problem and move its problems to `skipped`."""
+    if not problems:
+        return list(samples.values())
+    owners = [_SAMPLE_OF.search(p.record) for p in problems]
+    if skipped is None or not all(owners):
+        raise DataError(problems)
+    bad = {int(owner[1]) for owner in owners if owner}
+    skipped.extend(problems)
+    return [sample for idx, sample in samples.items() if idx not in bad]
+
+
 def load_reference_testset(
     meta_jsonl: Path,
     qas_gt_json: Path,
@@ -150,6 +167,7 @@ def load_reference_testset(
     sample_ids: Path | None = None,
     concept_names: Path | None = None,
     open_images: bool = True,
+    skipped: list[Problem] | None = None,
 ) -> list[CaptionSample]:
     """Read the paper's test set (`meta_*.jsonl` + `QAS_GT_test.json`) into canonical samples.
 
@@ -158,7 +176,9 @@ def load_reference_testset(
     given. Concept names are inferred from the dialogues (`infer_concept_name`) unless `concept_names`
     (an exported `concept_names.json`) gives them. Every problem in either file is raised together as a
     `DataError` naming the file, the record (`line 13 (sample_12)` in the jsonl, `sample_12` in the GT) and
-    the reference field; nothing is dropped.
+    the reference field; nothing is dropped. Lenient mode, the reference loader's behaviour made explicit: with a
+    `skipped` list, a sample that has problems is left out and its problems are appended to the list (problems of
+    no one sample, such as an unreadable file, still raise).
     """
     meta_jsonl, qas_gt_json, image_root = Path(meta_jsonl), Path(qas_gt_json), Path(image_root)
     for path in (meta_jsonl, qas_gt_json):
@@ -184,7 +204,7 @@ def load_reference_testset(
         extra.append(names_checker)
 
     image_exists = image_checker(image_root, open_images=open_images)
-    samples: list[CaptionSample] = []
+    samples: dict[int, CaptionSample] = {}
     for idx, (lineno, obj) in enumerate(records):
         key = f"sample_{idx}"
         if obj is _BAD_JSON:
@@ -201,8 +221,6 @@ def load_reference_testset(
         sample = to_sample(
             ids[idx] if ids and ids[idx] else key, obj, meta_sink, gt, gt_sink, image_exists, names=sample_names
         )
-        samples.append(sample)
+        samples[idx] = sample
     problems = meta_checker.problems + gt_checker.problems + [p for c in extra for p in c.problems]
-    if problems:
-        raise DataError(problems)
-    return samples
+    return keep_good(samples, problems, skipped)

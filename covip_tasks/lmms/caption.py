@@ -11,8 +11,8 @@ from typing import Any
 
 from covip.tasks.data.schema import MAX_BUCKET
 from covip.tasks.data.sources import Source, load_caption_source
-from covip.tasks.lmms.task import CovipTask, blank_image, open_rgb
-from covip.tasks.prompts import CAPTION_INSTRUCTION, CONTROLS, user_turn
+from covip.tasks.lmms.task import CovipTask, blank_image, caption_instruction, open_rgb, preset
+from covip.tasks.prompts import CAPTION_LAYOUTS, CONTROLS, user_turn
 from covip.tasks.results.records import CaptionRecord, JudgeRef, Question
 from covip.tasks.scoring.judging import judge_captions, judge_ref, run_judge
 
@@ -24,7 +24,12 @@ class CaptionTask(CovipTask):
         bucket = self.option(options, "bucket", tuple(range(1, MAX_BUCKET + 1)))
         control = self.option(options, "control", CONTROLS, "none")
         source = load_caption_source(self.config.dataset_path, split)
-        return source, [doc_row(source, s, control) for s in source.samples if s.bucket == bucket]
+        prompt = {"control": control, "preset": preset(), "instruction": caption_instruction()[0]}
+        return source, [doc_row(source, s, prompt) for s in source.samples if s.bucket == bucket]
+
+    def preset_decoding(self, preset: str) -> dict[str, Any] | None:
+        """`paper`: 1024 greedy new tokens, as the reference's captioning notebook (ours: 512, the YAML's)."""
+        return {"max_new_tokens": 1024, "temperature": 0, "do_sample": False} if preset == "paper" else None
 
     def judge_spec(self) -> JudgeRef:
         return judge_ref(run_judge().spec)
@@ -56,29 +61,27 @@ def caption_record(doc: dict[str, Any], response: str) -> CaptionRecord:
     )
 
 
-def doc_row(source: Source, sample: Any, control: str) -> dict[str, Any]:
-    """A sample as an lmms-eval doc: image paths made absolute."""
+def doc_row(source: Source, sample: Any, prompt: dict[str, str]) -> dict[str, Any]:
+    """A sample as an lmms-eval doc: image paths made absolute, and how to prompt (control, preset, instruction)."""
     row = sample.to_dict()
     row["query_image"] = str(source.root / sample.query_image)
     for concept in row["concepts"]:
         concept["image"] = str(source.root / concept["image"])
-    row["control"] = control
-    return row
+    return {**row, **prompt}
 
 
 def caption_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
-    """The paper's interleaved prompt; the `blind` control blanks the query, `noctx` drops the context."""
-    options = lmms_eval_specific_kwargs or {}
+    """The paper's interleaved prompt in the preset's layout; `blind` blanks the query, `noctx` drops the context."""
     concepts = [] if doc["control"] == "noctx" else doc["concepts"]
     images = [open_rgb(c["image"]) for c in concepts]
     dialogues = [c["dialogue"] for c in concepts]
     query = blank_image() if doc["control"] == "blind" else open_rgb(doc["query_image"])
-    return user_turn(images, dialogues, query, CAPTION_INSTRUCTION, int(options.get("index_base", 1)))
+    return user_turn(images, dialogues, query, doc["instruction"], CAPTION_LAYOUTS[doc["preset"]])
 
 
 def caption_doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
     """lmms-eval's text-only view of the prompt (its `ctx`); chat models use the messages instead."""
-    return CAPTION_INSTRUCTION
+    return doc["instruction"]
 
 
 def caption_doc_to_target(doc: dict) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from covip.tasks.data.schema import DIAGNOSTIC_TARGET
 from covip.tasks.data.sources import Source, load_diagnostic_source
-from covip.tasks.lmms.task import CovipTask, blank_image, open_rgb, preset
+from covip.tasks.lmms.task import CovipTask, blank_image, caption_instruction, open_rgb, preset
 from covip.tasks.prompts import CONTROLS, DIAGNOSTIC_QUESTIONS, diagnostic_messages
 from covip.tasks.results.records import DiagnosticRecord, JudgeRef
 from covip.tasks.scoring.judging import judge_lar, judge_ref, run_binary_judge
@@ -34,6 +34,7 @@ class DiagnosticTask(CovipTask):
             "mode": self.option(options, "mode", MODES, "direct"),
             "control": self.option(options, "control", CONTROLS, "none"),
             "preset": preset(),
+            "instruction": caption_instruction()[0],
         }
         source = load_diagnostic_source(task, self.config.dataset_path, split)
         rows = []
@@ -43,6 +44,20 @@ class DiagnosticTask(CovipTask):
             row["query_image"] = str(source.root / sample.query_image)
             rows.append(row)
         return source, rows
+
+    def preset_decoding(self, preset: str) -> dict[str, Any] | None:
+        """`paper`: the reference's answer sampling (docs/protocol.md §4); `presence_penalty` reaches the models that
+        take one (vLLM, OpenAI, Gemini; transformers' `generate` has none)."""
+        if preset != "paper":
+            return None
+        return {
+            "max_new_tokens": 1024,
+            "do_sample": True,
+            "temperature": 0.7,
+            "top_k": 20,
+            "top_p": 0.8,
+            "presence_penalty": 1.5,
+        }
 
     @property
     def family(self) -> str:
@@ -77,7 +92,7 @@ def diag_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = Non
     images = [] if no_context else [open_rgb(p) for p in doc["images_context"]]
     dialogues = [] if no_context else list(doc["dialogues_context"])
     query = blank_image() if doc["control"] == "blind" else open_rgb(doc["query_image"])
-    return diagnostic_messages(doc["task"], doc["mode"], doc["preset"], images, dialogues, query)
+    return diagnostic_messages(doc["task"], doc["mode"], doc["preset"], images, dialogues, query, doc["instruction"])
 
 
 def diag_doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:

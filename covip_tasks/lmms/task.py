@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from hashlib import sha256
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict
@@ -30,12 +32,13 @@ from lmms_eval.api.task import ConfigurableMessagesTask
 from PIL import Image
 
 from covip.tasks.data.sources import Source
-from covip.tasks.prompts import PRESETS
+from covip.tasks.prompts import CAPTION_INSTRUCTION, PRESETS
 from covip.tasks.results.records import IDENTITY_KEY, RECORD_KEY, JudgeRef, Record
 from covip.tasks.scoring import metrics
 from covip.tasks.scoring.judging import check_errors, errors_allowed
 
 ENV_PRESET = "COVIP_PRESET"
+ENV_INSTRUCTION = "COVIP_CAPTION_INSTRUCTION"
 BLANK_SIZE = (512, 384)
 
 
@@ -45,6 +48,22 @@ def preset() -> str:
     if value not in PRESETS:
         raise ValueError(f"{ENV_PRESET} must be one of {PRESETS}, got {value!r}")
     return value
+
+
+def caption_instruction() -> tuple[str, dict[str, Any]]:
+    """The captioning instruction and where it came from: ours, or a file the user names in COVIP_CAPTION_INSTRUCTION
+    (for example the reference's own `prompt_captioning`, used verbatim), with its sha256 for the results."""
+    path = os.environ.get(ENV_INSTRUCTION, "").strip()
+    if not path:
+        return CAPTION_INSTRUCTION, {"source": "covip"}
+    try:
+        data = Path(path).expanduser().read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{ENV_INSTRUCTION}={path}: cannot read the instruction file: {exc}") from exc
+    if not text.strip():
+        raise ValueError(f"{ENV_INSTRUCTION}={path}: the instruction file is empty")
+    return text, {"source": "file", "path": str(Path(path).expanduser().resolve()), "sha256": sha256(data).hexdigest()}
 
 
 def package_version() -> str:
@@ -65,6 +84,9 @@ class CovipTask(ConfigurableMessagesTask):
     def __init__(self, *args: Any, config: dict | None = None, **kwargs: Any) -> None:
         config = dict(config or {})
         config.pop("class", None)  # lmms-eval passes the YAML's `class:` through to TaskConfig, which rejects it
+        decoding = self.preset_decoding(preset())
+        if decoding is not None:  # the preset's decoding replaces the YAML's (lmms-eval's --gen_kwargs still wins)
+            config["generation_kwargs"] = decoding
         # lmms-eval computes per-sample metrics with its registered metric functions unless the config names a
         # `process_results`; ours is the task's own method below.
         config["process_results"] = type(self).process_results
@@ -100,6 +122,10 @@ class CovipTask(ConfigurableMessagesTask):
         """The judge this task's records will carry (None: the task is scored without a judge)."""
         raise NotImplementedError
 
+    def preset_decoding(self, preset: str) -> dict[str, Any] | None:
+        """The generation settings a preset prescribes for this task (None: the YAML's)."""
+        return None
+
     # ---- loading and identity ---------------------------------------------------------------------------
 
     def option(self, options: dict[str, Any], name: str, allowed: tuple, default: Any = None) -> Any:
@@ -127,8 +153,10 @@ class CovipTask(ConfigurableMessagesTask):
                 "manifest_sha256": self.source.manifest_sha256 or None,
                 "samples_sha256": self.source.samples_sha256(),
                 "samples": len(self.source.samples),
+                "skipped": len(self.source.skipped),  # COVIP_DATA_LENIENT=1: malformed records left out
             },
             "preset": preset(),
+            "caption_instruction": caption_instruction()[1],
             "judge": judge.model_dump() if judge else None,
             "covip_bench": package_version(),
         }
