@@ -1,1 +1,1 @@
-"""Leaderboard: reads lmms-eval result directories and summarises them."""
+"""Leaderboard: validates lmms-eval runs of CoViP tasks, ranks like runs together, writes a static site."""

@@ -1,13 +1,13 @@
 """The static leaderboard site: plain HTML files, one stylesheet, one small script, inline SVG charts.
 
-Self-contained on purpose: it opens from disk or any static host, fetches nothing (a
-Content-Security-Policy meta tag forbids every outside request), and reads fine without
-JavaScript (the script only makes tables sortable). Every string that comes from a submission
-(model names, card fields, captions, questions) passes through `e()` before it is written.
+Self-contained on purpose: it opens from disk or any static host, fetches nothing (a Content-Security-Policy meta
+tag forbids every outside request), and reads fine without JavaScript (the script only makes tables sortable).
+Every string that comes from a submission (model names, card fields, captions, questions, problems) passes through
+`e()` before it is written.
 
-Layout: `index.html`, `leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html`
-(model card, judge badge, scores), `models/<slug>/<task>.html` (per-sample browsing) and `img/`
-(query-image thumbnails).
+Layout: `index.html` (one section per cohort of like runs, each ranked on its own, then the rejected submissions),
+`leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html` (model card, judge badge, checks,
+scores), `models/<slug>/<task>.html` (per-sample browsing) and `img/` (query-image thumbnails).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from covip.leaderboard import svg
-from covip.leaderboard.aggregate import BUCKETS, CONTROLS, MODES
-from covip.leaderboard.images import ImageStore
-from covip.leaderboard.submission import Submission
-from covip.leaderboard.tasks import DIAGNOSTICS
+from covip.leaderboard.aggregate import BUCKETS, CONTROLS, DIAGNOSTICS, MODES
+from covip.leaderboard.benchmark import Benchmarks
+from covip.leaderboard.images import thumbnail
+from covip.leaderboard.validate import Report
+from covip.tasks.results.records import CaptionRecord, DiagnosticRecord
+from covip.tasks.results.run import TaskRun
 from covip.tasks.scoring import metrics
 
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'"
@@ -44,6 +46,8 @@ DIAG_NAMES = {"lsd": "LSD", "lar": "LAR", "itr": "ITR"}
 NOT_GIVEN = '<span class="muted">not given</span>'
 DERIVED = '<span class="muted" title="not on the model card: read from the results\' config">(from the results)</span>'
 RIGHT, WRONG = '<span class="ok">✓ right</span>', '<span class="bad">✗ wrong</span>'
+REPORTED_BADGE = '<span class="badge reported" title="as published; not recomputed here">reported</span>'
+SHOWN_PROBLEMS = 20  # per rejected submission on the index; all of them are in leaderboard.json
 
 
 def e(value: Any) -> str:
@@ -93,62 +97,84 @@ def page(title: str, body: str, depth: int) -> str:
 
 
 def judge_badge(judge: dict[str, Any]) -> str:
-    backend = str(judge.get("backend") or "unknown")
+    backend = str(judge.get("backend") or "none")
     kind = "judge-rule" if backend == "rule" else "judge-llm"
-    label = " · ".join(str(judge[k]) for k in ("backend", "model", "preset") if judge.get(k))
-    return f'<span class="badge {kind}" title="judge id: {e(judge.get("id") or "not recorded")}">{e(label)}</span>'
+    label = " · ".join(str(judge[k]) for k in ("backend", "model", "preset") if judge.get(k)) or "no judge"
+    return f'<span class="badge {kind}" title="judge id: {e(judge.get("id") or "none")}">{e(label)}</span>'
 
 
-REPORTED_BADGE = '<span class="badge reported" title="as published; not recomputed here">reported</span>'
+def checks_text(entry: dict, short: bool = False) -> str:
+    """How far the submission's verdicts and records were checked, in words (`short`: for a table cell)."""
+    checks, backend = entry["checks"], entry["judge"].get("backend")
+    spot = checks["spot_check"]
+    if backend == "rule":
+        judged = (
+            f"re-judged ({checks['rejudged']} verdicts)" if short else f"re-judged: all {checks['rejudged']} verdicts"
+        )
+    elif spot is None:
+        judged = "not spot-checked" if backend else "no judge"
+    elif spot["reason"]:
+        judged = "not spot-checked" if short else f"not spot-checked: {spot['reason']}"
+    else:
+        judged = f"spot-checked: {spot['agreed']} of {spot['asked'] - spot['failed']} agree"
+        judged += "" if short else f" (seed {spot['seed']})"
+    benchmark = checks["benchmark"]
+    if short:
+        benchmark = "checked" if benchmark == "checked" else "not checked"
+    return f"{judged}; benchmark {benchmark}"
 
 
-def _table(headers: list[str], bodies: list[str], caption: str = "") -> str:
+def _table(headers: list[str], bodies: list[str], kind: str = "sortable") -> str:
     head = "".join(f'<th scope="col">{h}</th>' for h in headers)
-    cap = f"<caption>{caption}</caption>" if caption else ""
-    table = f'<table class="sortable">{cap}<thead><tr>{head}</tr></thead>{"".join(bodies)}</table>'
-    return f'<div class="scroll">{table}</div>'
+    return f'<div class="scroll"><table class="{kind}"><thead><tr>{head}</tr></thead>{"".join(bodies)}</table></div>'
+
+
+def _body(rows: list[str], reported: list[str] | None = None) -> list[str]:
+    bodies = [f"<tbody>{''.join(rows)}</tbody>"]
+    if reported:
+        bodies.append(f'<tbody class="reported">{"".join(reported)}</tbody>')
+    return bodies
 
 
 def _model_link(entry: dict, depth: int = 0) -> str:
     return f'<a href="{"../" * depth}models/{slug(entry["id"])}.html">{e(entry["name"])}</a>'
 
 
-def caption_table(models: list[dict], reported: dict) -> str:
-    headers = ["#", "Model", "Judge"]
-    for b in BUCKETS:
-        headers += [f"{b} Acc+", f"{b} Acc−"]
-    headers += ["Overall Acc+ [95% CI]", "Overall Acc− [95% CI]", "Recog. F1", "Judge invalid / failed", "Samples"]
+def _row(cells: list[str]) -> str:
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def caption_table(models: list[dict], reported: dict | None) -> str:
+    headers = ["#", "Model", "Judge", "Checks", "Score", "Acc+ [95% CI]", "Acc− [95% CI]"]
+    headers += [f"{b} Acc{sign}" for b in BUCKETS for sign in ("+", "−")]
+    headers += ["Recog. F1", "Judge invalid / failed", "Samples"]
     rows = []
     for m in models:
-        c = m["caption"]
+        c, o = m["caption"], m["caption"].get("overall", {})
         cells = [
             td(m.get("rank"), 0),
             td_text(m["name"], _model_link(m)),
             td_text(str(m["judge"].get("id")), judge_badge(m["judge"])),
-        ]
-        for b in BUCKETS:
-            cells += [td(c.get(b, {}).get("acc_pos")), td(c.get(b, {}).get("acc_neg"))]
-        o = c.get("overall", {})
-        cells += [
+            td_text(
+                checks_text(m, short=True), f'<span title="{e(checks_text(m))}">{e(checks_text(m, short=True))}</span>'
+            ),
+            td(o.get("score")),
             td(o.get("acc_pos"), 1, o.get("acc_pos_ci95")),
             td(o.get("acc_neg"), 1, o.get("acc_neg_ci95")),
-            td(o.get("recognition_f1"), 2),
-            td_text(f"{o.get('judge_invalid', '–')} / {o.get('judge_error', '–')}"),
-            td(o.get("n"), 0),
         ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        cells += [td(c.get(b, {}).get(key)) for b in BUCKETS for key in ("acc_pos", "acc_neg")]
+        failures = f"{o.get('judge_invalid', '–')} / {o.get('judge_error', '–')}"
+        cells += [td(o.get("recognition_f1"), 2), td_text(failures), td(o.get("n"), 0)]
+        rows.append(_row(cells))
     rep = []
-    for r in reported["capeval_qas"]["rows"]:
+    for r in reported["capeval_qas"]["rows"] if reported else []:
         judge = f'<span class="badge reported" title="{e(reported.get("note", ""))}">paper\'s judge</span>'
         cells = [td(None), td_text(r["model"], f"{e(r['model'])} {REPORTED_BADGE}"), td_text("paper's judge", judge)]
-        for b in BUCKETS:
-            cells += [td(r.get(b, {}).get("acc_pos")), td(r.get(b, {}).get("acc_neg"))]
-        cells += [td(None), td(None), td(None), td_text("–"), td(None)]
-        rep.append("<tr>" + "".join(cells) + "</tr>")
-    return _table(
-        headers,
-        [f"<tbody>{''.join(rows)}</tbody>", f'<tbody class="reported">{"".join(rep)}</tbody>'],
-    )
+        cells += [td_text("as published"), td(None), td(None), td(None)]
+        cells += [td(r.get(b, {}).get(key)) for b in BUCKETS for key in ("acc_pos", "acc_neg")]
+        cells += [td(None), td_text("–"), td(None)]
+        rep.append(_row(cells))
+    return _table(headers, _body(rows, rep), "sortable ranked")
 
 
 def controls_table(models: list[dict]) -> str:
@@ -160,31 +186,36 @@ def controls_table(models: list[dict]) -> str:
         cells = [td(m.get("rank"), 0), td_text(m["name"], _model_link(m)), td(o.get("acc_pos"))]
         cells += [td(ctl[c].get("acc_pos")) for c in CONTROLS] + [td(o.get("acc_neg"))]
         cells += [td(ctl[c].get("acc_neg")) for c in CONTROLS]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return _table(headers, [f"<tbody>{''.join(rows)}</tbody>"])
+        rows.append(_row(cells))
+    return _table(headers, _body(rows))
 
 
-def diagnostics_table(models: list[dict], reported: dict) -> str:
+def diagnostics_table(models: list[dict], reported: dict | None) -> str:
     headers = ["#", "Model"] + [f"{DIAG_NAMES[d]} {mode}" for d in DIAGNOSTICS for mode in MODES]
     rows = []
     for m in models:
-        if not m["diagnostics"]:
-            continue
         cells = [td(m.get("rank"), 0), td_text(m["name"], _model_link(m))]
         for d in DIAGNOSTICS:
             for mode in MODES:
                 s = m["diagnostics"].get(d, {}).get(mode, {})
                 cells.append(td(s.get("score"), 1, s.get("score_ci95")))
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        rows.append(_row(cells))
     rep = []
-    for r in reported["diagnostics"]["rows"]:
+    for r in reported["diagnostics"]["rows"] if reported else []:
         cells = [td(None), td_text(r["model"], f"{e(r['model'])} {REPORTED_BADGE}")]
         cells += [td(r.get(d, {}).get(mode)) for d in DIAGNOSTICS for mode in MODES]
-        rep.append("<tr>" + "".join(cells) + "</tr>")
-    return _table(headers, [f"<tbody>{''.join(rows)}</tbody>", f'<tbody class="reported">{"".join(rep)}</tbody>'])
+        rep.append(_row(cells))
+    return _table(headers, _body(rows, rep))
 
 
-def slope_table(models: list[dict], reported: dict) -> str:
+def slope_note(slope: dict) -> str:
+    """Why a slope is not shown as a fitted line ("" when it is reliable)."""
+    if slope.get("slope") is None or slope.get("reliable"):
+        return slope.get("reason") or ""
+    return f"unreliable: {slope['reason']}"
+
+
+def slope_table(models: list[dict], reported: dict | None) -> str:
     headers = ["#", "Model", "Samples", "Mean recog. F1", "Slope m [95% CI]", "Intercept", "r", "Std. error", "Note"]
     rows = []
     for m in models:
@@ -194,27 +225,31 @@ def slope_table(models: list[dict], reported: dict) -> str:
             td_text(m["name"], _model_link(m)),
             td(s["n"], 0),
             td(s.get("mean_x"), 2),
-            td(s.get("slope"), 2, s.get("ci95")),
+            td(s.get("slope"), 2, s.get("ci95") if s.get("reliable") else None),
             td(s.get("intercept"), 2),
             td(s.get("r"), 2),
             td(s.get("stderr"), 3),
-            td_text(s.get("reason") or ""),
+            td_text(slope_note(s)),
         ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        rows.append(_row(cells))
     rep = []
-    for r in reported["recognition_vs_retrieval"]["rows"]:
+    for r in reported["recognition_vs_retrieval"]["rows"] if reported else []:
         cells = [td(None), td_text(r["model"], f"{e(r['model'])} {REPORTED_BADGE}"), td(None), td(None)]
         cells += [td(r.get("slope"), 2), td(None), td(None), td(None), td_text("")]
-        rep.append("<tr>" + "".join(cells) + "</tr>")
-    return _table(headers, [f"<tbody>{''.join(rows)}</tbody>", f'<tbody class="reported">{"".join(rep)}</tbody>'])
+        rep.append(_row(cells))
+    return _table(headers, _body(rows, rep))
+
+
+def _fitted(slope: dict) -> tuple[float, float] | None:
+    """The line to draw: only for a slope the data can support."""
+    return (slope["slope"], slope["intercept"]) if slope.get("reliable") else None
 
 
 def scatter_chart(models: list[dict], title: str) -> str:
-    series = []
-    for i, m in enumerate(models):
-        s = m["slope"]
-        line = (s["slope"], s["intercept"]) if s.get("slope") is not None else None
-        series.append(svg.Series(m["name"], svg.color(i), [tuple(p) for p in m["points"]], line))
+    series = [
+        svg.Series(m["name"], svg.color(i), [tuple(p) for p in m["points"]], _fitted(m["slope"]))
+        for i, m in enumerate(models)
+    ]
     return svg.scatter(series, title)
 
 
@@ -233,52 +268,82 @@ def concepts_chart(models: list[dict], key: str, label: str) -> str:
     return svg.by_concepts(series, f"{label} by number of positive concepts", f"{label} (%)")
 
 
-def index_page(data: dict) -> str:
-    models, reported = data["models"], data["reported"]
-    judges = sorted({m["judge"].get("id") or "not recorded" for m in models})
-    body = f"""<header><h1>CoViP leaderboard</h1>
-<p class="note">Contextualized visual personalization: does a model recognise the people, pets and things a user
-told it about, and bring back the right memories, and only those? Built {e(data["generated"])} from
-{len(models)} validated submission(s); every number is recomputed from the per-sample logs. Judge(s):
-{e(", ".join(judges))}. Data: <a href="{DATA_FILE}">{DATA_FILE}</a>.</p></header>
-<h2 id="captioning">Personalized captioning (CapEval-QAs)</h2>
-<p class="note">Acc+: questions about concepts in the image answered correctly (memories recalled). Acc−: questions
-about concepts not in the image answered "cannot be determined" (nothing leaked). Percent, micro-averaged over
-questions per bucket of 1–4 positive concepts; 95% intervals clustered by sample. # ranks computed rows by overall
-Acc+. Rows marked <span class="badge reported">reported</span> are the paper's published numbers (its own benchmark
-and judge): shown for reference, never ranked or recomputed. Click a column header to sort.</p>
+def cohort_section(cohort: dict, models: list[dict], reported: dict | None) -> str:
+    n = cohort["id"]
+    diagnostics = [m for m in models if m["diagnostics"]]
+    diag = (
+        f'<h3 id="diagnostics-{n}">Diagnostics: direct and caption-augmented (CAG)</h3>'
+        f"{diagnostics_table(diagnostics, reported)}"
+        if diagnostics
+        else ""
+    )
+    return f"""<section class="cohort" id="cohort-{n}">
+<h2 id="captioning-{n}">{e(cohort["label"])}</h2>
 {caption_table(models, reported)}
 <div class="charts"><figure>{concepts_chart(models, "acc_pos", "Acc+")}<figcaption>Acc+ per bucket with 95%
 intervals.</figcaption></figure><figure>{concepts_chart(models, "acc_neg", "Acc−")}<figcaption>Acc− per bucket with
 95% intervals.</figcaption></figure></div>
-<h2 id="controls">Controls</h2>
-<p class="note">The same questions with the query image blanked (<em>blind</em>) or the context removed
-(<em>noctx</em>): a model that still scores there is not looking, or not remembering.</p>
+<h3 id="controls-{n}">Controls</h3>
 {controls_table(models)}
-<h2 id="diagnostics">Diagnostics: direct and caption-augmented (CAG)</h2>
-<p class="note">LSD: last-seen detection (token F1); LAR: last-action recall (judge accuracy); ITR:
-instruction-triggered recall. Mean per-sample score in percent with 95% intervals.</p>
-{diagnostics_table(models, reported)}
-<h2 id="slopes">Recognition vs retrieval</h2>
-<p class="note">Per model, ordinary least squares of each sample's Acc+ (0–1) on its recognition F1 (0–1): the slope m
-says how much recognising the right concepts turns into recalling their memories (the paper's Figure 5). The 95%
-interval is a t interval on n − 2 degrees of freedom. The slope is undefined when every sample has the same F1.</p>
+{diag}
+<h3 id="slopes-{n}">Recognition vs retrieval</h3>
 {slope_table(models, reported)}
-<figure>{scatter_chart(models, "Recognition F1 vs Acc+ per sample, with fitted lines")}<figcaption>One point
-per sample (overlapping points look darker), one OLS line per model over its own F1 range.</figcaption></figure>
-"""
+<figure>{scatter_chart(models, "Recognition F1 vs Acc+ per sample, with the slopes the data support")}<figcaption>One
+point per sample (overlapping points look darker); an OLS line per model over its own F1 range, drawn only where the
+data can support a slope.</figcaption></figure>
+</section>"""
+
+
+def rejected_section(rejected: list[dict]) -> str:
+    if not rejected:
+        return ""
+    items = []
+    for r in rejected:
+        shown = "".join(f"<li><code>{e(p)}</code></li>" for p in r["problems"][:SHOWN_PROBLEMS])
+        more = len(r["problems"]) - SHOWN_PROBLEMS
+        extra = f'<li class="muted">… and {more} more (see {DATA_FILE})</li>' if more > 0 else ""
+        items.append(f"<li>{e(r['path'])}: {len(r['problems'])} problem(s)<ul>{shown}{extra}</ul></li>")
+    return f"""<section id="rejected"><h2>Rejected submissions</h2>
+<p class="note">Not shown in any table. Each problem names the file, task, record, field and the rule it breaks.</p>
+<ul>{"".join(items)}</ul></section>"""
+
+
+def index_page(data: dict) -> str:
+    models, cohorts = data["models"], data["cohorts"]
+    nav = "".join(f'<li><a href="#cohort-{c["id"]}">{e(c["label"])}</a></li>' for c in cohorts)
+    sections = "\n".join(
+        cohort_section(c, [m for m in models if m["cohort"] == c["id"]], data["reported"] if c["id"] == 1 else None)
+        for c in cohorts
+    )
+    body = f"""<header><h1>CoViP leaderboard</h1>
+<p class="note">Contextualized visual personalization: does a model recognise the people, pets and things a user
+told it about, and bring back the right memories, and only those? Built {e(data["generated"])} from
+{len(models)} validated submission(s); every number is recomputed from the per-sample logs. Data:
+<a href="{DATA_FILE}">{DATA_FILE}</a>.</p>
+<p class="note">Acc+: questions about concepts in the image answered correctly (memories recalled). Acc−: questions
+about concepts not in the image answered "cannot be determined" (nothing leaked). Percent, micro-averaged over
+questions, per bucket of 1–4 positive concepts and overall; 95% intervals clustered by sample.
+<strong>Score</strong>, which ranks (#): the harmonic mean of overall Acc+ and Acc−, so that leaking every memory
+(Acc− 0) or recalling none (Acc+ 0) scores 0. Runs are ranked only with like runs (same tasks, data, judge and
+preset): each table below is one such group. Checks: how far the verdicts were verified (the rule judge re-run on
+every verdict, or an LLM judge's spot check) and whether each record matched the benchmark. Rows marked
+<span class="badge reported">reported</span> are the paper's published numbers (its own benchmark and judge): shown
+for reference, never ranked or recomputed. Click a column header to sort.</p>
+<nav><ul>{nav}</ul></nav></header>
+{sections}
+{rejected_section(data["rejected"])}"""
     return page("CoViP leaderboard", body, 0)
 
 
-def _score_rows(label: str, s: dict) -> str:
+def _score_row(label: str, s: dict) -> str:
     return (
-        f"<tr>{td_text(label)}{td(s.get('n'), 0)}{td(s.get('acc_pos'), 1, s.get('acc_pos_ci95'))}"
+        f"<tr>{td_text(label)}{td(s.get('n'), 0)}{td(s.get('score'))}{td(s.get('acc_pos'), 1, s.get('acc_pos_ci95'))}"
         f"{td(s.get('acc_neg'), 1, s.get('acc_neg_ci95'))}{td(s.get('acc_pos_macro'))}{td(s.get('acc_neg_macro'))}"
         f"{td(s.get('recognition_f1'), 2)}{td(s.get('judge_invalid'), 0)}{td(s.get('judge_error'), 0)}</tr>"
     )
 
 
-def model_page(entry: dict, task_links: list[tuple[str, str]], index: int) -> str:
+def model_page(entry: dict, cohort: dict, task_links: list[tuple[str, str]], index: int) -> str:
     card = entry["card"]
     items = [f"<dt>Model id</dt><dd>{e(entry['id'])}</dd>"]
     for key, label in CARD_LABELS.items():
@@ -286,53 +351,41 @@ def model_page(entry: dict, task_links: list[tuple[str, str]], index: int) -> st
         if key in entry["card_derived"]:
             value += f" {DERIVED}"
         items.append(f"<dt>{label}</dt><dd>{value}</dd>")
-    items.append(
-        f'<dt>Judge</dt><dd>{judge_badge(entry["judge"])} <span class="muted">{e(entry["judge"].get("id"))}</span></dd>'
-    )
+    judge = entry["judge"]
+    items.append(f'<dt>Judge</dt><dd>{judge_badge(judge)} <span class="muted">{e(judge.get("id"))}</span></dd>')
+    items.append(f"<dt>Checks</dt><dd>{e(checks_text(entry))}</dd>")
+    items.append(f"<dt>Ranked in</dt><dd>{e(cohort['label'])}: #{e(entry.get('rank') or '–')}</dd>")
     items.append(f"<dt>lmms-eval model</dt><dd>{e(entry['model'])} {e(entry['model_args'])}</dd>")
     items.append(f"<dt>Card from</dt><dd>{e(entry['card_source'])}</dd>")
-    rows = [_score_rows(b, entry["caption"][b]) for b in (*BUCKETS, "overall") if b in entry["caption"]]
+    rows = [_score_row(b, entry["caption"][b]) for b in (*BUCKETS, "overall") if b in entry["caption"]]
     for control, scores in entry["controls"].items():
-        rows += [_score_rows(f"{control} {b}", s) for b, s in scores.items()]
-    head = [
-        "Bucket",
-        "Samples",
-        "Acc+ [95% CI]",
-        "Acc− [95% CI]",
-        "Acc+ macro",
-        "Acc− macro",
-        "Recog. F1",
-        "Invalid",
-        "Failed",
-    ]
-    scores = _table(head, [f"<tbody>{''.join(rows)}</tbody>"]) if rows else "<p>No captioning tasks.</p>"
+        rows += [_score_row(f"{control} {b}", s) for b, s in scores.items()]
+    head = ["Bucket", "Samples", "Score", "Acc+ [95% CI]", "Acc− [95% CI]", "Acc+ macro", "Acc− macro", "Recog. F1"]
+    head += ["Invalid", "Failed"]
+    scores = _table(head, _body(rows)) if rows else "<p>No captioning tasks.</p>"
     diag_rows = [
         f"<tr>{td_text(DIAG_NAMES[d])}{td_text(v)}{td(s['n'], 0)}{td(s['score'], 1, s['score_ci95'])}</tr>"
         for d, variants in entry["diagnostics"].items()
         for v, s in variants.items()
     ]
     diag = (
-        _table(["Task", "Variant", "Samples", "Score [95% CI]"], [f"<tbody>{''.join(diag_rows)}</tbody>"])
+        _table(["Task", "Variant", "Samples", "Score [95% CI]"], _body(diag_rows))
         if diag_rows
         else "<p>No diagnostics tasks.</p>"
     )
     s = entry["slope"]
-    slope = (
-        f"<p>Slope m = {fmt(s['slope'], 3)} [95% CI {fmt(s['ci95'][0], 3)}, {fmt(s['ci95'][1], 3)}], "
-        f"intercept {fmt(s['intercept'], 3)}, r = {fmt(s['r'], 3)}, "
-        f"standard error {fmt(s['stderr'], 3)}, n = {s['n']}.</p>"
-        if s.get("slope") is not None
-        else f"<p>Slope not available: {e(s.get('reason'))}</p>"
-    )
+    if s.get("slope") is None:
+        slope = f"<p>Slope not available: {e(s.get('reason'))}</p>"
+    else:
+        interval = f"[95% CI {fmt(s['ci95'][0], 3)}, {fmt(s['ci95'][1], 3)}]" if s.get("reliable") else ""
+        slope = (
+            f"<p>Slope m = {fmt(s['slope'], 3)} {interval}, intercept {fmt(s['intercept'], 3)}, r = {fmt(s['r'], 3)}, "
+            f"standard error {fmt(s['stderr'], 3)}, n = {s['n']}.</p>"
+        )
+        if not s.get("reliable"):
+            slope += f'<p class="bad">Unreliable, not drawn: {e(s["reason"])}.</p>'
     chart = svg.scatter(
-        [
-            svg.Series(
-                entry["name"],
-                svg.color(index),
-                [tuple(p) for p in entry["points"]],
-                (s["slope"], s["intercept"]) if s.get("slope") is not None else None,
-            )
-        ],
+        [svg.Series(entry["name"], svg.color(index), [tuple(p) for p in entry["points"]], _fitted(s))],
         f"Recognition F1 vs Acc+ per sample: {entry['name']}",
     )
     links = "".join(f'<li><a href="{href}">{e(task)}</a></li>' for task, href in task_links)
@@ -347,65 +400,71 @@ def model_page(entry: dict, task_links: list[tuple[str, str]], index: int) -> st
     return page(f"{entry['name']} – CoViP leaderboard", body, 1)
 
 
-def _caption_sample(record: dict) -> str:
-    names, positives, said = record["names"], set(record["positives"]), set(record.get("mentioned") or [])
+def _caption_sample(record: CaptionRecord) -> str:
+    positives, said = set(record.positives), metrics.mentioned(record.caption, record.names)
     name_html = ", ".join(
         f'<span class="name{" pos" if i in positives else ""}{" said" if i in said else ""}">{e(n)}</span>'
         f"{' (in image)' if i in positives else ''}"
-        for i, n in enumerate(names)
+        for i, n in enumerate(record.names)
     )
-    questions = {q.get("qid"): q for q in record.get("questions") or [] if isinstance(q, dict)}
     rows = []
-    for v in record["verdicts"]:
-        q = questions.get(v["qid"], {})
-        options = q.get("options") if isinstance(q.get("options"), dict) else {}
-        opts = "<br>".join(f"{e(k)}: {e(t)}" for k, t in options.items())
-        ok = metrics.verdict_correct(v)
+    for question, verdict in record.judged():
+        options = "<br>".join(f"{e(k)}: {e(t)}" for k, t in question.options.items())
+        right = metrics.verdict_correct(record, question, verdict)
         rows.append(
-            f"<tr>{td_text(names[v['concept']])}{td_text('in image' if v['positive'] else 'absent')}"
-            f"{td_text(str(q.get('question', v['qid'])))}{td_text('', opts)}{td_text(v['gold'])}{td_text(v['pred'])}"
-            f"{td_text('right', RIGHT) if ok else td_text('wrong', WRONG)}</tr>"
+            _row(
+                [
+                    td_text(record.names[question.concept]),
+                    td_text("in image" if record.is_positive(question) else "absent"),
+                    td_text(question.question),
+                    td_text("", options),
+                    td_text(question.gold),
+                    td_text(verdict.pred),
+                    td_text("right", RIGHT) if right else td_text("wrong", WRONG),
+                ]
+            )
         )
-    table = _table(
-        ["Concept", "Status", "Question", "Options", "Gold", "Judge", "Verdict"], [f"<tbody>{''.join(rows)}</tbody>"]
-    )
+    table = _table(["Concept", "Status", "Question", "Options", "Gold", "Judge", "Verdict"], _body(rows))
+    f1 = metrics.recognition_f1(record.caption, record.names, record.positives)
     return (
-        f'<div><p class="caption">{e(record["caption"])}</p><p class="muted">Concepts in context: {name_html}. '
-        f"Recognition F1 {fmt(record['recognition_f1'], 2)}.</p>{table}</div>"
+        f'<div><p class="caption">{e(record.caption)}</p><p class="muted">Concepts in context: {name_html}. '
+        f"Recognition F1 {fmt(f1, 2)}.</p>{table}</div>"
     )
 
 
-def _diagnostic_sample(record: dict) -> str:
-    fields = [(k, record.get(k)) for k in ("response", "extracted", "reference", "verdict", "score") if k in record]
-    items = "".join(f"<dt>{e(k)}</dt><dd>{e(v) if not _finite(v) else fmt(v)}</dd>" for k, v in fields)
+def _diagnostic_sample(record: DiagnosticRecord) -> str:
+    fields: list[tuple[str, Any]] = [("response", record.response)]
+    if record.task == "lsd":
+        fields.append(("extracted answer", metrics.extract_answer(record.response, record.preset)))
+    fields += [
+        ("reference", record.reference),
+        ("verdict", record.verdict),
+        ("score", metrics.diagnostic_score(record)),
+    ]
+    items = "".join(f"<dt>{e(k)}</dt><dd>{fmt(v) if _finite(v) else e(v)}</dd>" for k, v in fields if v is not None)
     return f'<div><dl class="card">{items}</dl></div>'
 
 
-def task_page(sub: Submission, entry: dict, task: str, images: ImageStore) -> str:
-    log = sub.tasks[task]
-    data = (sub.covip.get("data") or {}).get(task) or {}
-    location = str(data.get("location") or "")
-    split = str(((sub.results[log.results_file].get("configs") or {}).get(task) or {}).get("test_split") or "test")
-    family = log.info.family
-    missing = images.unavailable(location, family, split, data.get("manifest_sha256"))
+def task_page(entry: dict, task: TaskRun, benchmarks: Benchmarks, images: Path) -> str:
+    found = benchmarks.find(task)
     sections = []
-    for i, record in enumerate(log.records):
-        name = images.thumbnail(location, family, split, data.get("manifest_sha256"), record["sample_id"])
+    for i, record in enumerate(task.records):
+        name = None if isinstance(found, str) else thumbnail(found, record.sample_id, images)
         img = (
-            f'<img src="../../img/{name}" alt="query image of {e(record["sample_id"])}" loading="lazy">'
+            f'<img src="../../img/{name}" alt="query image of {e(record.sample_id)}" loading="lazy">'
             if name
-            else f'<p class="muted">Query image not available{": " + e(missing) if missing else ""}.</p>'
+            else f'<p class="muted">Query image not available{": " + e(found) if isinstance(found, str) else ""}.</p>'
         )
-        if log.info.control == "blind":
+        if task.info.control == "blind":
             img += '<p class="muted">The model saw a blank image instead (blind control).</p>'
-        content = _caption_sample(record) if family == "caption" else _diagnostic_sample(record)
+        content = _caption_sample(record) if isinstance(record, CaptionRecord) else _diagnostic_sample(record)
         sections.append(
-            f'<section class="sample" id="s{i}"><h3>{e(record["sample_id"])}</h3><div>{img}</div>{content}</section>'
+            f'<section class="sample" id="s{i}"><h3>{e(record.sample_id)}</h3><div>{img}</div>{content}</section>'
         )
     back = f'<a href="../{slug(entry["id"])}.html">← {e(entry["name"])}</a>'
     body = f"""<p>{back} · <a href="../../index.html">leaderboard</a></p>
-<h1>{e(entry["name"])}: {e(task)}</h1><p class="note">{len(log.records)} samples.</p>{"".join(sections)}"""
-    return page(f"{entry['name']} – {task}", body, 2)
+<h1>{e(entry["name"])}: {e(task.name)}</h1><p class="note">{len(task.samples)} samples.</p>{"".join(sections)}"""
+    return page(f"{entry['name']} – {task.name}", body, 2)
 
 
 def _json_safe(value: Any) -> Any:
@@ -419,8 +478,8 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def build_site(data: dict, subs: list[Submission], out: Path, data_dir: Path | None = None) -> Path:
-    """Write the site for validated submissions (`data` from aggregate.leaderboard) into out; return index.html."""
+def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchmarks) -> Path:
+    """Write the site (`data` from aggregate.leaderboard, over the valid `reports`) into out; return index.html."""
     if out.exists() and any(out.iterdir()):
         if not (out / DATA_FILE).is_file():
             raise FileExistsError(f"{out} exists and is not a leaderboard site (no {DATA_FILE}): refusing to overwrite")
@@ -430,19 +489,20 @@ def build_site(data: dict, subs: list[Submission], out: Path, data_dir: Path | N
     for name in ("leaderboard.js", "leaderboard.css"):
         (out / "assets" / name).write_text(static.joinpath(name).read_text("utf-8"), encoding="utf-8")
     (out / DATA_FILE).write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    images = ImageStore(out / "img", data_dir)
-    by_id = {s.model_id: s for s in subs}
+    by_id = {r.submission.model_id: r.submission for r in reports if r.valid}
+    cohorts = {c["id"]: c for c in data["cohorts"]}
     (out / "models").mkdir()
     for index, entry in enumerate(data["models"]):
-        sub = by_id[entry["id"]]
+        run = by_id[entry["id"]].run
         folder = out / "models" / slug(entry["id"])
         folder.mkdir()
         links = []
-        for task in sorted(sub.tasks):
-            name = f"{re.sub(r'[^a-z0-9_]', '_', task)}.html"
-            (folder / name).write_text(task_page(sub, entry, task, images), encoding="utf-8")
-            links.append((task, f"{folder.name}/{name}"))
-        (out / "models" / f"{folder.name}.html").write_text(model_page(entry, links, index), encoding="utf-8")
+        for name in sorted(run.tasks):
+            file = f"{re.sub(r'[^a-z0-9_]', '_', name)}.html"
+            (folder / file).write_text(task_page(entry, run.tasks[name], benchmarks, out / "img"), encoding="utf-8")
+            links.append((name, f"{folder.name}/{file}"))
+        model = model_page(entry, cohorts[entry["cohort"]], links, index)
+        (out / "models" / f"{folder.name}.html").write_text(model, encoding="utf-8")
     index_path = out / "index.html"
     index_path.write_text(index_page(data), encoding="utf-8")
     return index_path

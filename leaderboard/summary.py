@@ -1,141 +1,106 @@
-"""`covip-leaderboard summary RUNS`: one table of every model's CoViP captioning scores.
+"""`covip-leaderboard summary RUNS`: one table of the CoViP scores of every run under RUNS.
 
-Reads lmms-eval output directories (results JSON plus `--log_samples` JSONL), recomputes every
-number from the per-sample judged records with `covip.tasks.scoring.metrics` (so the table and the
-run agree by construction, and intervals can be computed), and writes `summary.md` and
-`summary.json` beside the runs. The static site of the leaderboard issue builds on this.
+Reads each lmms-eval output directory under RUNS with `covip.tasks.results.run.read_run`, whatever the run's shape
+(`--tasks 'covip_*'`, single tasks, the `_blind`/`_noctx` groups), recomputes every number from the typed records
+(`aggregate.run_scores`, the leaderboard's own arithmetic), and writes `summary.md` and `summary.json` beside the
+runs. A run the reader has problems with is refused, each problem named. This is a reading, not a check of trust:
+`covip-leaderboard validate` is that.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import re
-import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from covip.leaderboard.aggregate import caption_score
-from covip.tasks.scoring.metrics import RECORD_KEY
+from covip.leaderboard.aggregate import BUCKETS, CONTROLS, DIAGNOSTICS, MODES, SCORED_FAMILIES, run_scores
+from covip.tasks.results.run import Run, find_runs, read_run
 
-TASK = re.compile(r"^covip_caption_(?P<bucket>[1-4])c(?:_(?P<control>blind|noctx))?$")
-
-
-def load_runs(root: Path) -> dict[str, dict[str, list[dict]]]:
-    """{model: {task: judged records}} from every results file under root."""
-    runs: dict[str, dict[str, list[dict]]] = defaultdict(dict)
-    results_files = sorted(root.rglob("*_results.json"))
-    if not results_files:
-        raise FileNotFoundError(f"no lmms-eval results (*_results.json) under {root}")
-    for path in results_files:
-        results = json.loads(path.read_text(encoding="utf-8"))
-        model = results.get("config", {}).get("model") or path.parent.name
-        stamp = path.name.removesuffix("_results.json")
-        for task in results.get("results", {}):
-            if not TASK.match(task):
-                continue
-            samples = path.parent / f"{stamp}_samples_{task}.jsonl"
-            if not samples.is_file():
-                raise FileNotFoundError(
-                    f"{path}: task {task} has no per-sample log {samples.name} (run with --log_samples)"
-                )
-            records = []
-            with open(samples, encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    row = json.loads(line)
-                    if RECORD_KEY not in row or "verdicts" not in row[RECORD_KEY]:
-                        raise ValueError(f"{samples}: line {lineno}: field '{RECORD_KEY}.verdicts' missing")
-                    records.append(row[RECORD_KEY])
-            runs[model][task] = records
-    return dict(runs)
+DIAGNOSTIC_VARIANTS = (*MODES, *CONTROLS)
 
 
-def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, Any]]:
-    """Per model: per bucket, overall (pooled over buckets) and per control."""
-    table: dict[str, dict[str, Any]] = {}
-    for model, tasks in sorted(runs.items()):
-        by_control: dict[str, list[dict]] = defaultdict(list)
-        entry: dict[str, Any] = {}
-        for task, records in sorted(tasks.items()):
-            m = TASK.match(task)
-            control = m["control"] or "none"
-            by_control[control].extend(records)
-            if control == "none":
-                entry[f"{m['bucket']}c"] = caption_score(records)
-        for control, records in by_control.items():
-            entry["overall" if control == "none" else control] = caption_score(records)
-        table[model] = entry
+def load_runs(root: Path) -> dict[str, Run]:
+    """Every run under root by a unique name (its model with model_args, and its directory when that repeats)."""
+    runs = [read_run(path).raise_problems() for path in find_runs([root])]
+    names = [f"{r.model}({r.model_args})" if r.model_args else r.model for r in runs]
+    unique = {name: names.count(name) == 1 for name in names}
+    return {
+        name if unique[name] else f"{name} [{run.root.relative_to(root)}]": run
+        for name, run in zip(names, runs, strict=True)
+    }
+
+
+def summarise(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
+    """Per run: each bucket, overall (pooled over buckets), each control pooled, and the diagnostics."""
+    table = {}
+    for name, run in sorted(runs.items()):
+        scores = run_scores(run)
+        entry: dict[str, Any] = dict(scores["caption"])
+        entry.update({control: s["overall"] for control, s in scores["controls"].items()})
+        entry["diagnostics"] = scores["diagnostics"]
+        scored = {name: task for name, task in run.tasks.items() if task.info.family in SCORED_FAMILIES}
+        entry["judges"] = sorted({r.judge.id for task in scored.values() for r in task.records if r.judge})
+        entry["not_summarised"] = sorted(set(run.tasks) - set(scored))
+        table[name] = entry
     return table
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+def _fmt(value: Any, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
 
 
-def to_markdown(table: dict[str, dict[str, Any]], judge: str) -> str:
-    head = (
-        ["model"]
-        + [f"{b}c Acc+ / Acc−" for b in range(1, 5)]
-        + ["overall Acc+ [95% CI]", "overall Acc−", "recog. F1", "invalid", "blind Acc+ / Acc−", "noctx Acc+ / Acc−"]
-    )
+def _pair(scores: dict[str, Any] | None) -> str:
+    return f"{_fmt(scores['acc_pos'])} / {_fmt(scores['acc_neg'])}" if scores else "–"
+
+
+def to_markdown(table: dict[str, dict[str, Any]]) -> str:
+    head = ["model"] + [f"{b} Acc+ / Acc−" for b in BUCKETS]
+    head += ["overall Acc+ [95% CI]", "overall Acc−", "score", "recog. F1", "invalid"]
+    head += [f"{c} Acc+ / Acc−" for c in CONTROLS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for model, e in table.items():
-
-        def pair(key: str, e: dict = e) -> str:
-            return f"{_fmt(e[key]['acc_pos'])} / {_fmt(e[key]['acc_neg'])}" if key in e else "–"
-
-        o = e.get("overall", {})
+    for model, entry in table.items():
+        o = entry.get("overall", {})
         ci = o.get("acc_pos_ci95", [math.nan, math.nan])
-        row = (
-            [model]
-            + [pair(f"{b}c") for b in range(1, 5)]
-            + [
-                f"{_fmt(o.get('acc_pos', math.nan))} [{_fmt(ci[0])}, {_fmt(ci[1])}]",
-                _fmt(o.get("acc_neg", math.nan)),
-                _fmt(o.get("recognition_f1", math.nan), 2),
-                str(o.get("judge_invalid", "–")),
-                pair("blind"),
-                pair("noctx"),
-            ]
-        )
+        row = [model] + [_pair(entry.get(b)) for b in BUCKETS]
+        row += [
+            f"{_fmt(o.get('acc_pos'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]",
+            _fmt(o.get("acc_neg")),
+            _fmt(o.get("score")),
+            _fmt(o.get("recognition_f1"), 2),
+            str(o.get("judge_invalid", "–")),
+        ]
+        row += [_pair(entry.get(c)) for c in CONTROLS]
         lines.append("| " + " | ".join(row) + " |")
-    note = (
-        f"\nAcc+ and Acc− in percent, micro-averaged over questions (as the paper); 95% CI clustered by "
-        f"sample. Judge: {judge}.\n"
+    judges = sorted({j for entry in table.values() for j in entry["judges"]})
+    lines.append(
+        "\nAcc+ and Acc− in percent, micro-averaged over questions (as the paper); 95% CI clustered by sample; "
+        f"score: harmonic mean of Acc+ and Acc−. Judge(s): {', '.join(judges) or 'none'}.\n"
     )
-    return "\n".join(lines) + "\n" + note
+    diagnosed = {model: entry["diagnostics"] for model, entry in table.items() if entry["diagnostics"]}
+    if diagnosed:
+        head = ["model"] + [f"{d.upper()} ({' / '.join(DIAGNOSTIC_VARIANTS)})" for d in DIAGNOSTICS]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for model, diagnostics in diagnosed.items():
+            cells = [
+                " / ".join(_fmt(diagnostics.get(d, {}).get(v, {}).get("score")) for v in DIAGNOSTIC_VARIANTS)
+                for d in DIAGNOSTICS
+            ]
+            lines.append("| " + " | ".join([model, *cells]) + " |")
+        lines.append(
+            "\nDiagnostics: mean per-sample score in percent (LSD token F1, LAR judge accuracy, ITR recall).\n"
+        )
+    for model, entry in table.items():
+        if entry["not_summarised"]:
+            tasks = ", ".join(entry["not_summarised"])
+            lines.append(f"Not summarised for {model} (a task family this table does not score): {tasks}.\n")
+    return "\n".join(lines)
 
 
-def _judges(runs: dict[str, dict[str, list[dict]]]) -> str:
-    ids = {r["judge"]["id"] for tasks in runs.values() for records in tasks.values() for r in records}
-    return ", ".join(sorted(ids)) or "none"
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="covip-leaderboard", description="CoViP leaderboard tools.")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("summary", help="table of every model's scores under RUNS (writes summary.md/.json there)")
-    s.add_argument("runs", help="directory holding lmms-eval output directories (with --log_samples)")
-    args = p.parse_args(argv)
-    root = Path(args.runs)
-    try:
-        runs = load_runs(root)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    table = summarise(runs)
-    markdown = to_markdown(table, _judges(runs))
+def write_summary(root: Path) -> str:
+    """Write summary.md and summary.json under root; return the markdown."""
+    table = summarise(load_runs(root))
+    markdown = to_markdown(table)
     (root / "summary.md").write_text(markdown, encoding="utf-8")
     (root / "summary.json").write_text(json.dumps(table, indent=2, allow_nan=True) + "\n", encoding="utf-8")
-    print(markdown)
-    print(f"wrote {root / 'summary.md'} and {root / 'summary.json'}")
-    return 0
-
-
-def entry() -> None:
-    """Kept for the console script's old target: every subcommand (summary, validate, build) is in cli.py."""
-    from covip.leaderboard.cli import main as cli_main
-
-    sys.exit(cli_main())
+    return markdown

@@ -1,7 +1,7 @@
 """Inline SVG charts for the static site: no plotting library, no script, nothing fetched.
 
-Two charts: recognition F1 against Acc+ per sample with each model's fitted line (the paper's
-Figure 5), and a score against the number of positive concepts (buckets 1–4). Every label that
+Two charts: recognition F1 against Acc+ per sample with each model's fitted line where the data support one
+(the paper's Figure 5), and a score against the number of positive concepts (buckets 1–4). Every label that
 comes from a submission is escaped here, since SVG inlined in HTML is parsed as markup.
 """
 
@@ -86,7 +86,7 @@ def _scales(x0: float, x1: float, y0: float, y1: float):
 
 
 def scatter(series: list[Series], title: str) -> str:
-    """Per-sample (recognition F1, Acc+) points with each model's OLS line over its own F1 range."""
+    """Per-sample (recognition F1, Acc+) points, and each series' OLS line (when it has one) over its own F1 range."""
     sx, sy = _scales(0.0, 1.0, 0.0, 1.0)
     ticks = [(t / 4, f"{t / 4:.2f}") for t in range(5)]
     parts = _frame(title, "recognition F1 (per sample)", "Acc+ (per sample)", ticks, ticks, sx, sy)
@@ -97,7 +97,8 @@ def scatter(series: list[Series], title: str) -> str:
             lo, hi = min(p[0] for p in s.points), max(p[0] for p in s.points)
             m, b = s.line
             parts.append(
-                f'<line x1="{sx(lo):.1f}" y1="{sy(m * lo + b):.1f}" x2="{sx(hi):.1f}" y2="{sy(m * hi + b):.1f}" '
+                f'<line class="fit" x1="{sx(lo):.1f}" y1="{sy(m * lo + b):.1f}" x2="{sx(hi):.1f}" '
+                f'y2="{sy(m * hi + b):.1f}" '
                 f'stroke="{s.color}" stroke-width="2.5"><title>{escape(s.label)}: slope {m:.2f}</title></line>'
             )
     parts += _legend(series)

@@ -1,315 +1,476 @@
-"""Validation of leaderboard submissions: nothing reaches the site that the per-sample logs do not support.
+"""Validation of leaderboard submissions: nothing reaches the site that the run's own logs do not support.
 
-The rules are listed in `RULES`, which `covip-leaderboard validate --help` prints.
+Every task of a submission is checked, whatever the run's shape, against the rules of `rules.RULES`: what the run
+reader found wrong, the results file's fields, the task catalogue, completeness, the run's identity, the tie of each
+record to the model's logged response, the rule judge re-run, the benchmark (when found here), the recomputation of
+every reported number, and, on request, an LLM-judge spot check. Each submission gets its own `Report`; one bad
+submission never stops the others from being checked and reported.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+import re
+from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Problem, Submission, TaskLog
-from covip.leaderboard.tasks import RECOMPUTE
-from covip.tasks.data.schema import OPTION_LETTERS, QAS_PER_CONCEPT
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from covip.leaderboard.benchmark import Benchmark, Benchmarks
+from covip.leaderboard.rejudge import SpotCheck, rule_rejudge, spot_check, spot_check_rejections
+from covip.leaderboard.rules import Rejection, record_of
+from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Submission
+from covip.tasks.catalogue import catalogue
+from covip.tasks.data.schema import DIAGNOSTIC_TARGET, QAS_PER_CONCEPT, CaptionSample
+from covip.tasks.results.records import RECORD_KEY, CaptionRecord, DiagnosticRecord, JudgeRef
+from covip.tasks.results.run import LoggedSample, Problem, Run, TaskRun
 from covip.tasks.scoring import metrics
-from covip.tasks.scoring.metrics import RECORD_KEY
 
-REQUIRED_RESULTS_FIELDS = ("results", "versions", "config", "n-samples", "covip")
+DIAGNOSTICS = ("lsd", "lar", "itr")
+SCORED_FAMILIES = ("caption", *DIAGNOSTICS)  # the task families the leaderboard checks, scores and shows
+REQUIRED_FIELDS = ("results", "versions", "config", "n-samples", "configs")
 TOLERANCE = 1e-6
-RULES = """Rules (each problem names the file and the field or line):
-- schema: the results file has lmms-eval's fields and the `covip` provenance block; each sample
-  record has its task family's fields with the right types;
-- tasks: every task is a known CoViP task, at the version this package ships;
-- judge: the judge configuration is present, and one judge judged the whole submission;
-- completeness: a sample log per task with exactly the samples the run counted (no `--limit`),
-  doc ids 0..n-1, no duplicate sample; each caption record has 3 questions per context concept
-  and one verdict per question (a record cannot leave out the questions it got wrong);
-- recomputation: every metric the task YAML declares is reported, and equals its value
-  recomputed from the per-sample records (and each record's recognition F1 equals the one
-  recomputed from its caption);
-- numbers: no NaN or infinity anywhere; sizes: no absurd caption, card value or file;
-- paths: no file outside the submission directory, a symlink out say (checked while reading);
-- identity: no two submissions with the same model id."""
+JUDGED_FAMILIES = ("caption", "lar")
 
 
-def non_finite(value: Any, path: str = "") -> Iterator[str]:
-    """JSON paths of every NaN or infinite number inside value."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield path or "(value)"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from non_finite(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from non_finite(item, f"{path}[{i}]")
+class DataIdentity(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    manifest_sha256: str | None
+    samples_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    samples: int = Field(ge=1)
+
+
+class Identity(BaseModel):
+    """The run's identity a task writes into its config (`covip.tasks.lmms.task.CovipTask.identity`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: DataIdentity
+    preset: Literal["covip", "paper"]
+    judge: JudgeRef | None
+    covip_bench: str
+
+
+@dataclass(frozen=True)
+class Options:
+    """How far to check: size limits, where the benchmark is, and the optional LLM-judge spot check."""
+
+    limits: Limits = LIMITS
+    data_dir: Path | None = None
+    spot_check: int = 0  # questions to re-ask of each LLM-judged submission's judge (0: no spot check)
+    spot_seed: int = 0
+    judge_options: dict[str, Any] = field(default_factory=dict)  # connection options of the judge (base_url...)
+    min_agreement: float = 0.9
+
+
+@dataclass
+class Report:
+    """One submission's rejections, and what was checked (shown on the site)."""
+
+    submission: Submission
+    rejections: list[Rejection] = field(default_factory=list)
+    identities: dict[str, Identity] = field(default_factory=dict)
+    rejudged: int = 0  # verdicts re-judged with the rule judge
+    benchmark: dict[str, str] = field(default_factory=dict)  # task -> "" (checked) or why it was not
+    spot_check: SpotCheck | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.rejections
+
+    def reject(self, rule: str, file: str, where: str, message: str, task: str = "", record: str = "") -> None:
+        self.rejections.append(Rejection(rule, file, where, message, task, record))
+
+    def checks(self) -> dict[str, Any]:
+        """What validation checked beyond the rules every submission meets."""
+        unchecked = sorted({reason for reason in self.benchmark.values() if reason})
+        return {
+            "rejudged": self.rejudged,
+            "benchmark": "checked" if not unchecked else f"not checked: {'; '.join(unchecked)}",
+            "spot_check": self.spot_check.to_dict() if self.spot_check else None,
+        }
+
+    def summary(self) -> str:
+        run = self.submission.run
+        parts = [f"{len(run.tasks)} tasks, {sum(len(t.samples) for t in run.tasks.values())} samples"]
+        if self.rejudged:
+            parts.append(f"rule judge re-run on {self.rejudged} verdicts")
+        parts.append(f"benchmark {self.checks()['benchmark']}")
+        if self.spot_check:
+            parts.append(self.spot_check.summary())
+        return "; ".join(parts)
+
+
+def validate(subs: list[Submission], options: Options | None = None) -> list[Report]:
+    """One report per submission (no rejection: valid)."""
+    options = options or Options()
+    benchmarks = Benchmarks(options.data_dir)
+    reports = [check_submission(sub, options, benchmarks) for sub in subs]
+    ids = Counter(r.submission.model_id for r in reports if r.submission.run.results)
+    for report in reports:
+        sub = report.submission
+        if sub.run.results and ids[sub.model_id] > 1:
+            others = [
+                str(o.submission.root) for o in reports if o is not report and o.submission.model_id == sub.model_id
+            ]
+            file, where = (
+                (sub.card_file, "card.id")
+                if sub.card.get("id")
+                else (sub.run.rel(next(iter(sub.run.results))), "config.model")
+            )
+            report.reject(
+                "unique-id", file, where, f"duplicate model id {sub.model_id!r}: also submitted by {', '.join(others)}"
+            )
+    return reports
+
+
+def check_submission(sub: Submission, options: Options, benchmarks: Benchmarks) -> Report:
+    report = Report(sub)
+    run = sub.run
+    for problem in run.problems:
+        report.rejections.append(_reader_rejection(run, problem))
+    for problem in sub.card_problems:
+        report.reject("card", problem.file, problem.where, problem.message)
+    _check_card(report, options.limits)
+    for path, results in run.results.items():
+        file = run.rel(path)
+        for name in REQUIRED_FIELDS:
+            if name not in results:
+                report.reject("schema", file, name, "missing: not a results file of CoViP's `lmms_eval`")
+        for where in non_finite(results):
+            report.reject("numbers", file, where, "NaN or infinite value", _task_of(where))
+        limit = (results.get("config") or {}).get("limit")
+        if limit is not None:
+            report.reject("complete", file, "config.limit", f"run with --limit {limit}: not the whole test set")
+    models = sorted({str((r.get("config") or {}).get("model")) for r in run.results.values()})
+    if len(models) > 1:
+        file = run.rel(list(run.results)[-1])
+        report.reject(
+            "identity", file, "config.model", f"results files of different models in one submission: {models}"
+        )
+    for task, path in run.other_tasks.items():
+        report.reject("task", run.rel(path), f"results.{task}", "not a CoViP task this package ships", task)
+    for task in run.tasks.values():
+        if task.info.family in SCORED_FAMILIES:
+            _check_task(report, task, benchmarks)
+        else:
+            message = f"a {task.info.family} task: the leaderboard scores only {', '.join(SCORED_FAMILIES)} tasks"
+            report.reject("task", run.rel(task.results_file), f"results.{task.name}", message, task.name)
+    _check_one_identity(report)
+    if options.spot_check:
+        report.spot_check = spot_check(sub, options.spot_check, options.spot_seed, options.judge_options)
+        if report.spot_check:
+            report.rejections.extend(spot_check_rejections(report.spot_check, options.min_agreement))
+    return report
+
+
+def _task_of(where: str) -> str:
+    """The task a results-file field is about (`results.<task>.<metric>`, `configs.<task>...`), if any."""
+    parts = where.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in catalogue().tasks else ""
+
+
+def _reader_rejection(run: Run, problem: Problem) -> Rejection:
+    """A problem the run reader found, named like every rejection (the task from the file name or field)."""
+    task, record, where = "", "", problem.where
+    if m := re.search(r"_samples_(\w+)\.jsonl$", problem.file):
+        task = m[1]
+    elif problem.where.startswith("results."):
+        task = problem.where.removeprefix("results.")
+    if m := re.match(r"^(line \d+)(?:: (.*))?$", problem.where):
+        record, where = m[1], m[2] or ""
+    found = run.tasks.get(task)
+    no_log = (
+        found is not None
+        and problem.file == run.rel(found.results_file)
+        and problem.where == f"results.{task}"
+        and not found.samples_file.exists()
+    )
+    return Rejection("sample-log" if no_log else "readable", problem.file, where, problem.message, task, record)
+
+
+def non_finite(value: Any) -> Iterator[str]:
+    """Dotted paths of every NaN or infinite number inside value (iteratively: depth costs no stack); lmms-eval's
+    own standard errors, which the leaderboard neither checks nor shows, are left out."""
+    queue: deque[tuple[str, Any]] = deque([("", value)])
+    while queue:
+        path, item = queue.popleft()
+        if isinstance(item, float) and not math.isfinite(item):
+            yield path or "(value)"
+        elif isinstance(item, dict):
+            queue.extend((f"{path}.{k}" if path else str(k), v) for k, v in item.items() if "_stderr" not in str(k))
+        elif isinstance(item, list):
+            queue.extend((f"{path}[{i}]", v) for i, v in enumerate(item))
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate(subs: list[Submission], limits: Limits = LIMITS) -> dict[str, list[Problem]]:
-    """Problems per submission directory (an empty list: valid); reading problems included."""
-    report = {str(sub.root): list(sub.problems) for sub in subs}
-    for sub in subs:
-        report[str(sub.root)].extend(check_submission(sub, limits))
-    ids = Counter(sub.model_id for sub in subs if sub.results)
-    for sub in subs:
-        if sub.results and ids[sub.model_id] > 1:
-            others = [str(o.root) for o in subs if o is not sub and o.model_id == sub.model_id]
-            if sub.card.get("id"):
-                file, field = sub.card_file, "card.id"
-            else:
-                file, field = sub.rel(next(iter(sub.results))), "config.model"
-            message = f"duplicate model id {sub.model_id!r}: also submitted by {', '.join(others)}"
-            report[str(sub.root)].append(Problem(file, field, message))
-    return report
-
-
-def check_submission(sub: Submission, limits: Limits = LIMITS) -> list[Problem]:
-    problems: list[Problem] = []
-
-    def bad(file: Any, where: str, message: str) -> None:
-        problems.append(Problem(sub.rel(file), where, message))
-
-    if not sub.results and not sub.problems:
-        bad(sub.root, "results", "no readable lmms-eval results file")
-    for path, results in sub.results.items():
-        for name in REQUIRED_RESULTS_FIELDS:
-            if name not in results:
-                bad(path, name, "missing (an lmms-eval results file written by CoViP's `lmms_eval`)")
-        for where in non_finite(results):
-            bad(path, where, "NaN or infinite value")
-        judge = results.get("covip", {}).get("judge")
-        if not isinstance(judge, dict) or not isinstance(judge.get("backend"), str) or not judge["backend"]:
-            bad(path, "covip.judge.backend", "judge configuration missing")
-        if (results.get("config") or {}).get("limit") is not None:
-            bad(path, "config.limit", f"run with --limit {results['config']['limit']}: not the whole test set")
-    models = {str(r.get("config", {}).get("model")) for r in sub.results.values()}
-    if len(models) > 1:
-        bad(sub.root, "config.model", f"results files of different models in one submission: {sorted(models)}")
-    problems.extend(_check_card(sub, limits))
-    for log in sub.tasks.values():
-        problems.extend(_check_task(sub, log, limits))
-    problems.extend(_check_judges(sub))
-    return problems
-
-
-def _check_card(sub: Submission, limits: Limits) -> Iterator[Problem]:
+def _check_card(report: Report, limits: Limits) -> None:
+    sub = report.submission
     for key, value in sub.card.items():
         where = f"card.{key}"
         if key not in CARD_FIELDS:
-            yield Problem(sub.card_file, where, f"unknown card field (known: {', '.join(CARD_FIELDS)})")
+            report.reject("card", sub.card_file, where, f"unknown card field (known: {', '.join(CARD_FIELDS)})")
         elif not (isinstance(value, str) or _is_number(value)):
-            yield Problem(sub.card_file, where, f"must be a string or a number, got {type(value).__name__}")
+            report.reject("card", sub.card_file, where, f"must be a string or a number, got {type(value).__name__}")
         elif _is_number(value) and not math.isfinite(value):
-            yield Problem(sub.card_file, where, "NaN or infinite value")
+            report.reject("card", sub.card_file, where, "NaN or infinite value")
         elif len(str(value)) > limits.card_chars:
-            yield Problem(
-                sub.card_file, where, f"{len(str(value))} characters is over the limit of {limits.card_chars}"
+            report.reject(
+                "card", sub.card_file, where, f"{len(str(value))} characters is over the limit of {limits.card_chars}"
             )
         elif key == "access" and value not in ACCESS:
-            yield Problem(sub.card_file, where, f"must be one of {ACCESS}, got {value!r}")
+            report.reject("card", sub.card_file, where, f"must be one of {ACCESS}, got {value!r}")
 
 
-def _check_task(sub: Submission, log: TaskLog, limits: Limits) -> Iterator[Problem]:
-    info, results = log.info, sub.results[log.results_file]
-    rfile, sfile = sub.rel(log.results_file), sub.rel(log.samples_file)
-    version = (results.get("versions") or {}).get(info.name)
-    if version != info.version:
-        yield Problem(rfile, f"versions.{info.name}", f"version {version!r}; this leaderboard knows {info.version!r}")
-    if not log.samples_file.is_file():
-        return
-    counts = (results.get("n-samples") or {}).get(info.name)
-    n = len(log.doc_ids)
-    if not isinstance(counts, dict) or not _is_number(counts.get("effective")):
-        yield Problem(rfile, f"n-samples.{info.name}", "missing: cannot check the sample log is complete")
+def _identity(report: Report, task: TaskRun) -> Identity | None:
+    file, where = report.submission.run.rel(task.results_file), f"configs.{task.name}.metadata.covip"
+    if task.identity is None:
+        report.reject(
+            "identity",
+            file,
+            where,
+            "missing: the task did not record the run's identity (data, preset, judge)",
+            task.name,
+        )
+        return None
+    try:
+        identity = Identity.model_validate(task.identity)
+    except ValidationError as exc:
+        for error in exc.errors():
+            place = ".".join(str(p) for p in error["loc"])
+            report.reject("identity", file, f"{where}.{place}", error["msg"], task.name)
+        return None
+    judged = task.info.family in JUDGED_FAMILIES
+    if judged != (identity.judge is not None):
+        family = task.info.family
+        message = f"missing: a {family} task is judged" if judged else f"a {family} task is not judged: no judge"
+        report.reject("identity", file, f"{where}.judge", message, task.name)
+        return None
+    report.identities[task.name] = identity
+    return identity
+
+
+def _check_task(report: Report, task: TaskRun, benchmarks: Benchmarks) -> None:
+    run, info = report.submission.run, task.info
+    rfile, sfile = run.rel(task.results_file), run.rel(task.samples_file)
+
+    def reject(rule: str, file: str, where: str, message: str, sample: LoggedSample | None = None) -> None:
+        report.reject(rule, file, where, message, task.name, record_of(sample) if sample else "")
+
+    if task.version != info.version:
+        reject(
+            "task",
+            rfile,
+            f"versions.{task.name}",
+            f"version {task.version!r}; this package's task is version {info.version!r}",
+        )
+    identity = _identity(report, task)
+    if not task.samples_file.is_file():
+        return  # the reader said why (no sample log, or not a file of the submission)
+    n, counts = len(task.samples), task.n_samples
+    complete = not any(p.file == sfile for p in run.problems)
+    if counts is None or not _is_number(counts.get("effective")):
+        reject("complete", rfile, f"n-samples.{task.name}", "missing: cannot check the sample log is complete")
+        complete = False
     else:
         if counts["effective"] != n:
-            yield Problem(sfile, "file", f"{n} samples logged, but the run counted {counts['effective']}")
+            reject("complete", sfile, "file", f"{n} samples logged, but the run counted {counts['effective']}")
+            complete = False
         if counts.get("original") != counts["effective"]:
-            yield Problem(
+            reject(
+                "complete",
                 rfile,
-                f"n-samples.{info.name}",
+                f"n-samples.{task.name}",
                 f"{counts['effective']} of {counts.get('original')} samples evaluated: not the whole test set",
             )
-    if sorted(d for d in log.doc_ids if isinstance(d, int)) != list(range(n)):
-        yield Problem(sfile, "doc_id", f"doc ids are not 0..{n - 1} once each: samples missing or repeated")
-    record_problems = list(_check_records(sub, log, limits))
-    yield from record_problems
-    reported = {key.split(",", 1)[0] for key in log.reported if "," in key}
+    if sorted(s.doc_id for s in task.samples if isinstance(s.doc_id, int)) != list(range(n)):
+        reject("complete", sfile, "doc_id", f"doc ids are not 0..{n - 1} once each: samples missing or repeated")
+    for sample_id, times in Counter(s.record.sample_id for s in task.samples).items():
+        if times > 1:
+            reject("complete", sfile, f"{RECORD_KEY}.sample_id", f"sample {sample_id!r} logged {times} times")
+    for sample in task.samples:
+        for rule, where, message in _record_problems(task, sample, identity):
+            reject(rule, sfile, where, message, sample)
+        complete = complete and _judged(sample.record)
+    rejections, count = rule_rejudge(task)
+    report.rejections.extend(rejections)
+    report.rejudged += count
+    found = benchmarks.find(task) if identity else "the run's identity is missing"
+    report.benchmark[task.name] = found if isinstance(found, str) else ""
+    if isinstance(found, Benchmark):
+        for where, message, sample in _against_benchmark(task, found):
+            reject("benchmark", sfile, where, message, sample)
+    _check_metrics(report, task, complete)
+
+
+def _judged(record: CaptionRecord | DiagnosticRecord) -> bool:
+    if isinstance(record, CaptionRecord):
+        return bool(record.verdicts)
+    return record.task != "lar" or record.verdict is not None
+
+
+def _record_problems(task: TaskRun, sample: LoggedSample, identity: Identity | None) -> Iterator[tuple[str, str, str]]:
+    """(rule, field, message) of one record: its task, judging, questions, tie to the logged response, judge."""
+    info, record = task.info, sample.record
+    at = RECORD_KEY
+    if isinstance(record, CaptionRecord) and record.bucket != info.bucket:
+        yield "complete", f"{at}.bucket", f"{record.bucket}, but task {info.name} is bucket {info.bucket}"
+    if isinstance(record, DiagnosticRecord) and record.mode != info.mode:
+        yield "complete", f"{at}.mode", f"{record.mode!r}, but task {info.name} is {info.mode!r}"
+    if record.control != info.control:
+        yield "complete", f"{at}.control", f"{record.control!r}, but task {info.name} is {info.control!r}"
+    if not _judged(record):
+        yield (
+            "complete",
+            f"{at}.{'verdicts' if info.family == 'caption' else 'verdict'}",
+            "missing: the sample was not judged",
+        )
+    if isinstance(record, CaptionRecord):
+        per_concept = Counter(q.concept for q in record.questions)
+        for j, name in enumerate(record.names):
+            if per_concept[j] != QAS_PER_CONCEPT:
+                yield (
+                    "complete",
+                    f"{at}.questions",
+                    f"concept {j} ({name}) has {per_concept[j]} questions, not {QAS_PER_CONCEPT}",
+                )
+    if not isinstance(sample.response, str):
+        yield "output", "filtered_resps", "missing or not one text: the model's response is not logged"
+    elif record.answer != sample.response:
+        what = "caption" if isinstance(record, CaptionRecord) else "response"
+        yield (
+            "output",
+            f"{at}.{what}",
+            "differs from the model's response lmms-eval logged for this sample (filtered_resps)",
+        )
+    if identity is not None and record.judge != identity.judge:
+        said = record.judge.id if record.judge else "no judge"
+        yield (
+            "identity",
+            f"{at}.judge",
+            f"{said}, but the task's config records judge {identity.judge.id if identity.judge else None}",
+        )
+    if identity is not None and isinstance(record, DiagnosticRecord) and record.preset != identity.preset:
+        yield "identity", f"{at}.preset", f"{record.preset!r}, but the task's config records preset {identity.preset!r}"
+    for where in non_finite(record.model_dump(mode="python")):
+        yield "numbers", f"{at}.{where}", "NaN or infinite value"
+
+
+def _against_benchmark(task: TaskRun, benchmark: Benchmark) -> Iterator[tuple[str, str, LoggedSample | None]]:
+    """(field, message, record) where the log differs from the task's samples in the benchmark."""
+    info = task.info
+    expected = {
+        sid: s for sid, s in benchmark.samples.items() if not isinstance(s, CaptionSample) or s.bucket == info.bucket
+    }
+    logged = {s.record.sample_id for s in task.samples}
+    if missing := sorted(set(expected) - logged):
+        yield "file", f"sample(s) {', '.join(missing)} of the benchmark missing from the log", None
+    for sample in task.samples:
+        truth = expected.get(sample.record.sample_id)
+        if truth is None:
+            yield f"{RECORD_KEY}.sample_id", f"not a sample of {info.name} in the benchmark at {benchmark.root}", sample
+        elif isinstance(truth, CaptionSample):
+            for where, message in _caption_differs(sample.record, truth):
+                yield f"{RECORD_KEY}.{where}", message, sample
+        elif sample.record.reference != (want := getattr(truth, DIAGNOSTIC_TARGET[info.family])):
+            yield f"{RECORD_KEY}.reference", f"{sample.record.reference!r}, the benchmark's is {want!r}", sample
+
+
+def _caption_differs(record: CaptionRecord, truth: CaptionSample) -> Iterator[tuple[str, str]]:
+    names = [c.name for c in truth.concepts]
+    if record.names != names:
+        yield "names", f"{record.names}, the benchmark's are {names}"
+    if record.positives != list(truth.positives):
+        yield "positives", f"{record.positives}, the benchmark's are {list(truth.positives)}"
+    want = {
+        f"c{j}.{qa.id}": (j, qa.question, qa.options, qa.answer) for j, c in enumerate(truth.concepts) for qa in c.qas
+    }
+    got = {q.qid: (q.concept, q.question, dict(q.options), q.gold) for q in record.questions}
+    if set(got) != set(want):
+        yield "questions", f"question ids {sorted(set(got) ^ set(want))} are not both in the record and the benchmark"
+    for qid in sorted(set(got) & set(want)):
+        if got[qid] != want[qid]:
+            yield "questions", f"question {qid} (concept, text, options or gold letter) differs from the benchmark's"
+            return
+
+
+def _same(logged: Any, computed: Any) -> bool:
+    if _is_number(logged) and _is_number(computed):
+        return math.isclose(logged, computed, rel_tol=1e-9, abs_tol=TOLERANCE)
+    if isinstance(logged, dict) and isinstance(computed, dict):
+        return logged.keys() == computed.keys() and all(_same(logged[k], computed[k]) for k in logged)
+    return logged == computed
+
+
+def _check_metrics(report: Report, task: TaskRun, complete: bool) -> None:
+    """Declared metrics reported; every reported one recomputable and equal to its recomputation from the records."""
+    run, info = report.submission.run, task.info
+    rfile, sfile = run.rel(task.results_file), run.rel(task.samples_file)
+
+    def reject(file: str, where: str, message: str, sample: LoggedSample | None = None) -> None:
+        report.reject("recompute", file, where, message, task.name, record_of(sample) if sample else "")
+
     for name in info.metrics:
-        if name not in reported:
-            yield Problem(rfile, f"results.{info.name}.{name},none", "missing: the task's metric_list declares it")
-    if not record_problems and len(log.records) == n:
-        yield from _check_aggregates(sub, log)
-
-
-def _check_records(sub: Submission, log: TaskLog, limits: Limits) -> Iterator[Problem]:
-    sfile, info = sub.rel(log.samples_file), log.info
-    seen: Counter[str] = Counter()
-    for record in log.records:
-        at = f"line {record['_line']}: {RECORD_KEY}"
-        for where in non_finite(record):
-            yield Problem(sfile, f"{at}.{where}", "NaN or infinite value")
-        sample_id = record.get("sample_id")
-        if not isinstance(sample_id, str) or not sample_id:
-            yield Problem(sfile, f"{at}.sample_id", "missing or not a string")
-        else:
-            seen[sample_id] += 1
-        if record.get("control") != info.control:
-            yield Problem(
-                sfile, f"{at}.control", f"{record.get('control')!r}, but task {info.name} is {info.control!r}"
-            )
-        check = _check_caption if info.family == "caption" else _check_diagnostic
-        for where, message in check(record, log, limits):
-            yield Problem(sfile, f"{at}.{where}", message)
-    for sample_id, count in seen.items():
-        if count > 1:
-            yield Problem(sfile, f"{RECORD_KEY}.sample_id", f"sample {sample_id!r} logged {count} times")
-
-
-def _text(record: dict, key: str, limits: Limits) -> Iterator[tuple[str, str]]:
-    value = record.get(key)
-    if not isinstance(value, str):
-        yield key, "missing or not a string"
-    elif len(value) > limits.text_chars:
-        yield key, f"{len(value)} characters is over the limit of {limits.text_chars}"
-
-
-def _check_caption(record: dict, log: TaskLog, limits: Limits) -> Iterator[tuple[str, str]]:
-    if record.get("bucket") != log.info.bucket:
-        yield "bucket", f"{record.get('bucket')!r}, but task {log.info.name} is bucket {log.info.bucket}"
-    caption_ok = not list(_text(record, "caption", limits))
-    yield from _text(record, "caption", limits)
-    names, positives = record.get("names"), record.get("positives")
-    if not isinstance(names, list) or not all(isinstance(n, str) and len(n) <= limits.card_chars for n in names):
-        yield "names", "missing, not a list of strings, or a name is absurdly long"
-        return
-    if not isinstance(positives, list) or not all(isinstance(p, int) and 0 <= p < len(names) for p in positives):
-        yield "positives", "missing or not a list of indices into names"
-        return
-    f1 = record.get("recognition_f1")
-    if not _is_number(f1):
-        yield "recognition_f1", "missing or not a number"
-    elif caption_ok and math.isfinite(f1):
-        recomputed = metrics.recognition_f1(record["caption"], names, positives)
-        if not math.isclose(f1, recomputed, abs_tol=TOLERANCE):
-            yield "recognition_f1", f"logged {f1!r}, recomputed from the caption {recomputed!r}"
-    verdicts = record.get("verdicts")
-    if not isinstance(verdicts, list) or not verdicts:
-        yield "verdicts", "missing or empty: the sample was not judged"
-        return
-    for i, v in enumerate(verdicts):
-        if not isinstance(v, dict):
-            yield f"verdicts[{i}]", "not an object"
-            continue
-        concept = v.get("concept")
-        if not isinstance(concept, int) or not 0 <= concept < len(names):
-            yield f"verdicts[{i}].concept", "missing or not an index into names"
-        elif v.get("positive") is not (concept in positives):
-            yield (
-                f"verdicts[{i}].positive",
-                f"{v.get('positive')!r}, but concept {concept} positive is {concept in positives}",
-            )
-        if v.get("gold") not in OPTION_LETTERS:
-            yield f"verdicts[{i}].gold", f"{v.get('gold')!r} is not one of {OPTION_LETTERS}"
-        if v.get("pred") not in metrics.PREDICTIONS:
-            yield f"verdicts[{i}].pred", f"{v.get('pred')!r} is not one of {metrics.PREDICTIONS}"
-        if not isinstance(v.get("qid"), str):
-            yield f"verdicts[{i}].qid", "missing or not a string"
-    yield from _check_coverage(record, names)
-    if not isinstance(record.get("judge"), dict) or not isinstance(record["judge"].get("id"), str):
-        yield "judge.id", "missing: which judge gave these verdicts is unknown"
-
-
-def _check_coverage(record: dict, names: list[str]) -> Iterator[tuple[str, str]]:
-    """Every context concept has its questions and every question exactly one verdict, of its concept.
-
-    Without this a record could drop the questions it got wrong (and a results file report the
-    scores of what is left): the aggregates would still recompute.
-    """
-    questions = record.get("questions")
-    if not isinstance(questions, list) or not all(
-        isinstance(q, dict) and isinstance(q.get("qid"), str) and isinstance(q.get("concept"), int) for q in questions
-    ):
-        yield "questions", "missing, or not a list of questions with a string qid and an integer concept"
-        return
-    per_concept = Counter(q["concept"] for q in questions)
-    for j, name in enumerate(names):
-        if per_concept[j] != QAS_PER_CONCEPT:
-            yield "questions", f"concept {j} ({name}) has {per_concept[j]} questions, not {QAS_PER_CONCEPT}"
-    concept_of = {q["qid"]: q["concept"] for q in questions}
-    if len(concept_of) != len(questions):
-        yield "questions", "question ids repeat"
-    judged = Counter(v["qid"] for v in record["verdicts"] if isinstance(v, dict) and isinstance(v.get("qid"), str))
-    if missing := sorted(q for q in concept_of if not judged[q]):
-        yield "verdicts", f"no verdict for question(s) {', '.join(missing)}"
-    if extra := sorted(q for q, count in judged.items() if count > 1 or q not in concept_of):
-        yield "verdicts", f"question(s) {', '.join(extra)} judged more than once or not among the record's questions"
-    for i, v in enumerate(record["verdicts"]):
-        qid = v.get("qid") if isinstance(v, dict) else None
-        if isinstance(qid, str) and qid in concept_of and v.get("concept") != concept_of[qid]:
-            message = f"{v.get('concept')!r}, but question {qid} is of concept {concept_of[qid]}"
-            yield f"verdicts[{i}].concept", message
-
-
-def _check_diagnostic(record: dict, log: TaskLog, limits: Limits) -> Iterator[tuple[str, str]]:
-    info = log.info
-    if record.get("task") != info.family:
-        yield "task", f"{record.get('task')!r}, but task {info.name} is {info.family!r}"
-    if record.get("mode") != info.mode:
-        yield "mode", f"{record.get('mode')!r}, but task {info.name} is {info.mode!r}"
-    yield from _text(record, "response", limits)
-    score = record.get("score")
-    if not _is_number(score) or not 0.0 <= score <= 100.0:
-        yield "score", f"{score!r} is not a number in [0, 100]"
-    if info.family == "lar" and (not isinstance(record.get("judge"), dict) or "id" not in record["judge"]):
-        yield "judge.id", "missing: which judge gave this verdict is unknown"
-
-
-def _check_aggregates(sub: Submission, log: TaskLog) -> Iterator[Problem]:
-    info, rfile = log.info, sub.rel(log.results_file)
-    table = RECOMPUTE[info.family]
-    for key, value in log.reported.items():
-        name = key.split(",", 1)[0]
-        if "," not in key or name == RECORD_KEY or "_stderr" in name:
-            continue
-        where = f"results.{info.name}.{key}"
-        if name not in table:
-            yield Problem(rfile, where, "a metric the leaderboard cannot recompute from the sample log")
-        elif not _is_number(value):
-            yield Problem(rfile, where, f"{value!r} is not a number")
-        else:
-            computed = table[name](log.records)
-            if not math.isclose(value, computed, rel_tol=1e-9, abs_tol=TOLERANCE):
-                yield Problem(
-                    rfile, where, f"reported {value!r}, recomputed from {len(log.records)} sample records {computed!r}"
+        if f"{name},none" not in task.reported:
+            reject(rfile, f"results.{task.name}.{name},none", "missing: the task's metric_list declares it")
+    if not complete:
+        return  # what is wrong with the log is reported; numbers from part of it prove nothing
+    values = [metrics.sample_values(s.record) for s in task.samples]
+    for sample, value in zip(task.samples, values, strict=True):
+        for name in info.metrics:
+            if not _same(sample.values.get(name), value[name]):
+                reject(
+                    sfile,
+                    name,
+                    f"logged {sample.values.get(name)!r}, recomputed from the record {value[name]!r}",
+                    sample,
+                )
+                break
+    for key, reported in task.reported.items():
+        name, _, filter_name = key.partition(",")
+        if not filter_name or "_stderr" in name or name == RECORD_KEY:
+            continue  # the alias, lmms-eval's standard errors, and the records themselves
+        where = f"results.{task.name}.{key}"
+        if filter_name != "none" or name not in info.metrics:
+            reject(rfile, where, "a metric the leaderboard cannot recompute from the sample log")
+        elif not _is_number(reported):
+            reject(rfile, where, f"{reported!r} is not a number")
+        elif math.isfinite(reported):
+            computed = info.aggregation(name)([v[name] for v in values])
+            if not math.isclose(reported, computed, rel_tol=1e-9, abs_tol=TOLERANCE):
+                reject(
+                    rfile, where, f"reported {reported!r}, recomputed from {len(values)} sample records {computed!r}"
                 )
 
 
-def _check_judges(sub: Submission) -> Iterator[Problem]:
-    backend = ((sub.covip.get("judge") or {}) if isinstance(sub.covip.get("judge"), dict) else {}).get("backend")
-    ids: dict[str, str] = {}
-    for log in sub.tasks.values():
-        for record in log.records:
-            judge = record.get("judge")
-            if not isinstance(judge, dict) or not isinstance(judge.get("id"), str):
-                continue
-            ids.setdefault(judge["id"], f"{sub.rel(log.samples_file)}: line {record['_line']}")
-            if backend and judge.get("backend") != backend:
-                yield Problem(
-                    sub.rel(log.samples_file),
-                    f"line {record['_line']}: {RECORD_KEY}.judge.backend",
-                    f"{judge.get('backend')!r}, but the results' covip.judge.backend is {backend!r}",
+def _check_one_identity(report: Report) -> None:
+    """One preset, one dataset per task family, and one judge per judged family, across the submission's tasks."""
+    run = report.submission.run
+    first: dict[tuple[str, str], tuple[str, Any]] = {}
+    for name in sorted(report.identities):
+        identity, family = report.identities[name], run.tasks[name].info.family
+        facets = {
+            ("preset", ""): ("preset", identity.preset),
+            ("data", family): ("data.samples_sha256", identity.data.samples_sha256),
+        }
+        if identity.judge is not None:
+            facets[("judge", family)] = ("judge.id", identity.judge.id)
+        for key, (where, value) in facets.items():
+            seen = first.setdefault(key, (name, value))
+            if seen[1] != value:
+                message = f"{value!r}, but task {seen[0]} of the same submission has {seen[1]!r}"
+                report.reject(
+                    "identity",
+                    run.rel(run.tasks[name].results_file),
+                    f"configs.{name}.metadata.covip.{where}",
+                    message,
+                    name,
                 )
-                return
-    if len(ids) > 1:
-        where = "; ".join(f"{i} ({first})" for i, first in ids.items())
-        yield Problem(str(sub.root), "judge.id", f"several judges in one submission: {where}")
-
-
-def is_valid(report: dict[str, list[Problem]]) -> bool:
-    return not any(report.values())

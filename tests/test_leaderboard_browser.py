@@ -22,12 +22,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from leaderboard_edits import copy_run, read_rows
 from PIL import Image, ImageStat
-from test_leaderboard_data import EVIL, make_submission
 
 from covip.leaderboard.cli import main
-from covip.tasks.data.canonical import MANIFEST, sha256_file
 
+pytest_plugins = ["leaderboard_runs"]
+EVIL = "<script>alert(1)</script>"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="chromium not installed (make test installs it)"
@@ -171,13 +172,12 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, small_benchmark: Path) -> Path:
-    """Three models, on the benchmark data so that the sample pages show query thumbnails."""
+def site(tmp_path_factory: pytest.TempPathFactory, real_runs: dict[str, Path]) -> Path:
+    """Three baselines' real runs in one ranked table, one named like a script; sample pages show query thumbnails."""
     root = tmp_path_factory.mktemp("subs")
-    data = {"location": str(small_benchmark), "manifest": sha256_file(small_benchmark / MANIFEST)}
-    make_submission(root / "good", "model_good", f1s=[0.0, 0.5, 1.0, 1.0], right=[0, 1, 3, 3], data=data)
-    make_submission(root / "evil", EVIL, f1s=[0.0, 1.0, 1.0], right=[1, 2, 3], data=data)
-    make_submission(root / "flat", "model_flat", f1s=[0.5, 1.0, 0.0], right=[3, 0, 2], data=data)
+    copy_run(real_runs["oracle"], root / "oracle")
+    copy_run(real_runs["shortcut"], root / "evil", card={"name": EVIL})
+    copy_run(real_runs["blind"], root / "blind")
     out = tmp_path_factory.mktemp("site") / "site"
     assert main(["build", str(root), "--out", str(out)]) == 0
     return out
@@ -197,9 +197,9 @@ IMAGE_LOADED = """new Promise(resolve => {
   const done = () => resolve({src: img.currentSrc, width: img.naturalWidth});
   if (img.complete) done(); else { img.addEventListener('load', done); img.addEventListener('error', done); }
 })"""
+RANKED = "#cohort-1 table.ranked"
 FIRST_COLUMN = (
-    "Array.from(document.querySelectorAll('#captioning + p + div table tbody:first-of-type tr'))"
-    ".map(r => r.cells[1].textContent.trim())"
+    f"Array.from(document.querySelectorAll('{RANKED} tbody:first-of-type tr')).map(r => r.cells[1].textContent.trim())"
 )
 
 
@@ -207,7 +207,7 @@ def test_index_sorts_on_click_without_errors_or_outside_requests(site: Path, bro
     browser.open(site.joinpath("index.html").as_uri())
     before = browser.eval(FIRST_COLUMN)
     assert len(before) == 3 and EVIL in before  # the script-named model renders as its literal text
-    header = "#captioning + p + div table thead th:nth-child(2) button"
+    header = f"{RANKED} thead th:nth-child(2) button"
     browser.click(header)
     ascending = browser.eval(FIRST_COLUMN)
     browser.click(header)
@@ -217,7 +217,7 @@ def test_index_sorts_on_click_without_errors_or_outside_requests(site: Path, bro
         tuple(sorted(before, key=str.lower, reverse=True)),
     }
     assert ascending != before or descending != before
-    assert browser.eval("document.querySelector('#captioning + p + div th:nth-child(2)').getAttribute('aria-sort')")
+    assert browser.eval(f"document.querySelector('{RANKED} th:nth-child(2)').getAttribute('aria-sort')")
     # reported rows stay in their own tbody after sorting
     assert browser.eval("document.querySelectorAll('tbody.reported')[0].rows.length") == 9
     browser.settle()
@@ -228,7 +228,7 @@ def test_index_sorts_on_click_without_errors_or_outside_requests(site: Path, bro
     assert len(shot.convert("RGB").getcolors(2**20) or []) > 50  # text, tables and charts, not a blank page
 
 
-def test_model_and_sample_pages_load_clean(site: Path, browser: Browser, tmp_path: Path) -> None:
+def test_model_and_sample_pages_load_clean(site: Path, browser: Browser, real_runs: dict[str, Path]) -> None:
     browser.open(site.joinpath("index.html").as_uri())
     href = browser.eval(
         f"Array.from(document.querySelectorAll('a')).find(a => a.textContent === {json.dumps(EVIL)}).href"
@@ -236,9 +236,11 @@ def test_model_and_sample_pages_load_clean(site: Path, browser: Browser, tmp_pat
     browser.open(href)
     assert browser.eval("document.querySelector('h1').textContent") == EVIL
     sample = browser.eval("document.querySelector('ul a').href")
+    assert sample.endswith("/covip_caption_1c.html")
     browser.open(sample)
-    assert browser.eval("document.querySelectorAll('section.sample').length") == 3
-    assert browser.eval("document.querySelector('p.caption').textContent").startswith("Caption")
+    rows = read_rows(real_runs["shortcut"], "covip_caption_1c")
+    assert browser.eval("document.querySelectorAll('section.sample').length") == len(rows)
+    assert browser.eval("document.querySelector('p.caption').textContent") == rows[0]["covip_record"]["caption"]
     thumb = browser.eval(IMAGE_LOADED)
     assert thumb["width"] > 0, "the query thumbnail did not load under the Content-Security-Policy"
     browser.settle()

@@ -1,5 +1,5 @@
-"""Leaderboard ingestion, validation (one test per rule) and aggregation, on hand-made submissions with
-known scores and slopes. `make_submission` is shared with the site and browser tests."""
+"""Leaderboard validation, one hostile submission per rule, on copies of real `lmms_eval` runs; the model card; and
+the aggregation's arithmetic, checked by hand on typed records built for the purpose."""
 
 from __future__ import annotations
 
@@ -10,351 +10,301 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+from leaderboard_edits import copy_run, edit_results, edit_rows, read_rows, results_file, samples_file, write_rows
 
-from covip.leaderboard.aggregate import leaderboard
+from covip.leaderboard.aggregate import caption_score, diagnostic_score, leaderboard
 from covip.leaderboard.cli import main
 from covip.leaderboard.stats import fit_slope
-from covip.leaderboard.submission import Limits, discover, load_submission
-from covip.leaderboard.tasks import RECOMPUTE, catalogue
-from covip.leaderboard.validate import validate
-from covip.tasks.scoring import metrics
+from covip.leaderboard.submission import LIMITS, Limits, load_submission
+from covip.leaderboard.validate import Options, validate
+from covip.tasks.results.records import CaptionRecord, DiagnosticRecord, JudgeRef, Question, Verdict
+from covip.tasks.results.run import find_runs
 
-EVIL = "<script>alert(1)</script>"
-STAMP = "20260101_000000"
-# Which context names (1c: concept 0 positive, 1 and 2 distractors) a caption says, for a wanted recognition F1.
-SAID_FOR_F1 = {0.0: [], 0.5: [0, 1, 2], 2 / 3: [0, 1], 1.0: [0]}
-JUDGE = {"backend": "rule", "model": "rule-v1", "preset": "strict", "id": "rule:rule-v1:strict:test"}
+pytest_plugins = ["leaderboard_runs"]
+TASK = "covip_caption_3c"
 
 
-def caption_record(
-    sample_id: str, bucket: int, said: list[int], right: int, leaked: int = 0, caption: str = ""
-) -> dict:
-    """A judged caption record: `right` of concept 0's questions correct, `leaked` negative answers not D."""
-    names = [f"Name{sample_id.replace('_', '')}x{j}" for j in range(3 * bucket)]
-    positives = list(range(bucket))
-    caption = caption or "Caption: " + " and ".join(names[i] for i in said) + "."
-    questions, verdicts, leaks = [], [], leaked
-    for j in range(len(names)):
-        for k in range(3):
-            qid = f"c{j}.Q{k + 1}"
-            options = {"A": f"place {j}{k}a", "B": f"place {j}{k}b", "C": f"place {j}{k}c", "D": "cannot be determined"}
-            questions.append(
-                {
-                    "qid": qid,
-                    "concept": j,
-                    "positive": j in positives,
-                    "question": f"Where {j}?",
-                    "options": options,
-                    "gold": "A",
-                }
-            )
-            if j in positives:
-                pred = "A" if (j > 0 or k < right) else "B"
-            else:
-                pred = "A" if leaks > 0 else "D"
-                leaks -= pred == "A"
-            verdicts.append({"qid": qid, "concept": j, "positive": j in positives, "gold": "A", "pred": pred})
-    return {
-        "sample_id": sample_id,
-        "bucket": bucket,
-        "control": "none",
-        "caption": caption,
-        "names": names,
-        "positives": positives,
-        "mentioned": sorted(metrics.mentioned(caption, names)),
-        "recognition_f1": metrics.recognition_f1(caption, names, positives),
-        "questions": questions,
-        "verdicts": verdicts,
-        "judge": dict(JUDGE),
-    }
-
-
-def write_results(root: Path, model: str, tasks: dict[str, list[dict]], data: dict | None = None, card=None) -> Path:
-    """An lmms-eval output directory as CoViP's `lmms_eval` writes it: results JSON plus one sample log per task."""
-    tables, _ = catalogue()
-    root.mkdir(parents=True, exist_ok=True)
-    results: dict = {}
-    for task, records in tasks.items():
-        family = tables[task].family
-        results[task] = {"alias": task, "covip_record,none": []}
-        for name, fn in RECOMPUTE[family].items():
-            if name in tables[task].metrics:
-                results[task][f"{name},none"] = fn(records)
-                results[task][f"{name}_stderr,none"] = "N/A"
-        lines = "".join(json.dumps({"doc_id": i, "covip_record": r}) + "\n" for i, r in enumerate(records))
-        (root / f"{STAMP}_samples_{task}.jsonl").write_text(lines)
-    location = (data or {}).get("location", "/nonexistent/benchmark")
-    doc = {
-        "results": results,
-        "group_subtasks": {},
-        "configs": {t: {"task": t, "test_split": "test"} for t in tasks},
-        "versions": {t: tables[t].version for t in tasks},
-        "n-samples": {t: {"original": len(r), "effective": len(r)} for t, r in tasks.items()},
-        "config": {"model": model, "model_args": "", "limit": None},
-        "date": STAMP,
-        "covip": {
-            "judge": {"backend": "rule", "options": {}},
-            "data": {
-                t: {"location": location, "manifest_sha256": (data or {}).get("manifest"), "version": 1.0}
-                for t in tasks
-            },
-            "packages": {"covip-bench": "0.1.0"},
-        },
-    }
-    path = root / f"{STAMP}_results.json"
-    path.write_text(json.dumps(doc))
-    if card is not None:
-        (root / "card.yaml").write_text(yaml.safe_dump(card))
-    return path
-
-
-def make_submission(root: Path, model: str, f1s: list[float], right: list[int], card=None, data=None) -> Path:
-    """A 1-concept captioning submission whose samples have the given recognition F1s and Acc+ (right of 3)."""
-    records = [
-        caption_record(f"test_1c_{i:04d}", 1, SAID_FOR_F1[min(SAID_FOR_F1, key=lambda k: abs(k - f))], r)
-        for i, (f, r) in enumerate(zip(f1s, right, strict=True))
-    ]
-    return write_results(root, model, {"covip_caption_1c": records}, data=data, card=card)
-
-
-def edit_json(path: Path, change) -> None:
-    doc = json.loads(path.read_text())
-    change(doc)
-    path.write_text(json.dumps(doc))
-
-
-def edit_records(path: Path, change) -> None:
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    for row in rows:
-        change(row)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def samples_file(root: Path, task: str = "covip_caption_1c") -> Path:
-    return root / f"{STAMP}_samples_{task}.jsonl"
-
-
-def problems_of(*roots: Path) -> list[str]:
-    subs = [load_submission(r) for r in discover(list(roots))]
-    return [str(p) for problems in validate(subs).values() for p in problems]
+def problems_of(*roots: Path, limits: Limits = LIMITS) -> list[str]:
+    subs = [load_submission(root, limits=limits) for root in find_runs(list(roots))]
+    return [str(p) for report in validate(subs, Options(limits=limits)) for p in report.rejections]
 
 
 @pytest.fixture
-def good(tmp_path: Path) -> Path:
-    make_submission(tmp_path / "sub", "model_a", [0.0, 0.5, 1.0], [0, 3, 3], card={"name": "Model A", "access": "open"})
-    return tmp_path / "sub"
-
-
-# --- validation: one test per rule ------------------------------------------------------------------
-
-RESULTS = f"{STAMP}_results.json"
-SAMPLES = f"{STAMP}_samples_covip_caption_1c.jsonl"
+def good(real_runs, tmp_path: Path) -> Path:
+    """The shortcut baseline's `--tasks covip_caption_3c` run (two samples), with a card."""
+    return copy_run(real_runs["single"], tmp_path / "sub", card={"name": "Model A", "access": "open"})
 
 
 def results_edit(change):
-    """A mutation of the submission's results JSON."""
-    return lambda root: edit_json(root / RESULTS, change)
+    return lambda root: edit_results(root, change)
 
 
 def record_edit(change, doc_id: int | None = None):
-    """A mutation of the caption records (all, or the one of doc_id)."""
-
-    def apply(root: Path) -> None:
-        edit_records(
-            samples_file(root), lambda row: change(row["covip_record"]) if doc_id in (None, row["doc_id"]) else None
-        )
-
-    return apply
+    """A change of the records (all, or the one of doc_id)."""
+    return lambda root: edit_rows(
+        root, TASK, lambda row: change(row["covip_record"]) if doc_id in (None, row["doc_id"]) else None
+    )
 
 
 def row_edit(change):
-    """A mutation of the sample log's rows (doc_id and record)."""
-    return lambda root: edit_records(samples_file(root), change)
+    return lambda root: edit_rows(root, TASK, change)
 
 
 def second_run(change=lambda doc: None):
     """A second results file (and its sample log) in the submission: a copy of the first, changed."""
 
     def apply(root: Path) -> None:
-        other = "20260102_000000"
-        shutil.copy(samples_file(root), root / f"{other}_samples_covip_caption_1c.jsonl")
-        doc = json.loads((root / RESULTS).read_text())
+        stamp = "20990101_000000"
+        shutil.copy(samples_file(root, TASK), root / f"{stamp}_samples_{TASK}.jsonl")
+        doc = json.loads(results_file(root).read_text())
         change(doc)
-        (root / f"{other}_results.json").write_text(json.dumps(doc))
+        (root / f"{stamp}_results.json").write_text(json.dumps(doc))
 
     return apply
 
 
-def linked_out(name: str):
+def linked_out(which):
     """The submission's file moved out of it and replaced by a symlink to where it went."""
 
     def apply(root: Path) -> None:
-        outside = root.parent / f"outside_{name}"
-        (root / name).rename(outside)
-        os.symlink(outside, root / name)
+        path = which(root)
+        outside = root.parent / f"outside_{path.name}"
+        path.rename(outside)
+        os.symlink(outside, path)
 
     return apply
 
 
-def truncated_log(root: Path) -> None:
-    samples_file(root).write_text("".join(samples_file(root).read_text().splitlines(keepends=True)[:2]))
+def drop_last_question(record: dict) -> None:
+    qid = record["questions"].pop()["qid"]
+    record["verdicts"] = [v for v in record["verdicts"] if v["qid"] != qid]
 
 
-def drop_question(record: dict) -> None:
-    record["questions"].pop()
-    record["verdicts"].pop()
+def keep_first_line(root: Path) -> None:
+    write_rows(root, TASK, read_rows(root, TASK)[:1])
 
 
-CAPTION = "covip_caption_1c"
+def set_identity(path: list[str], value):
+    def change(doc: dict) -> None:
+        place = doc["configs"][TASK]["metadata"]["covip"]
+        for key in path[:-1]:
+            place = place[key]
+        place[path[-1]] = value
+
+    return results_edit(change)
+
+
+# Each case: a change, then what the rejection says ({R}: the results file, {S}: the sample log, {T}: the task; a
+# tuple: parts it says, in order) and the rule it names.
 MUTATIONS = [
-    pytest.param(results_edit(lambda d: d.pop("versions")), f"{RESULTS}: versions: missing", id="no-versions"),
+    pytest.param(results_edit(lambda d: d.pop("versions")), "{R}: versions: missing", "schema", id="no-versions"),
     pytest.param(
         results_edit(lambda d: d.update({"n-samples": [3]})),
-        f"{RESULTS}: n-samples: must be an object, got list",
+        "{R}: n-samples: must be an object, got list",
+        "readable",
         id="field-wrong-type",
     ),
     pytest.param(
-        results_edit(lambda d: d["results"].update({CAPTION: [1]})),
-        f"{RESULTS}: results.{CAPTION}: must be an object of metrics, got list",
+        results_edit(lambda d: d["results"].update({TASK: [1]})),
+        "{R}: task {T}: results.{T}: must be an object of metrics, got list",
+        "readable",
         id="task-results-not-object",
     ),
     pytest.param(
         results_edit(lambda d: d["results"].update({"covip_caption_9c": {}})),
-        f"{RESULTS}: results.covip_caption_9c: unknown task",
+        "{R}: task covip_caption_9c: results.covip_caption_9c: not a CoViP task this package ships",
+        "task",
         id="unknown-task",
     ),
     pytest.param(
-        results_edit(lambda d: d["versions"].update({CAPTION: 0.5})),
-        f"{RESULTS}: versions.{CAPTION}: version 0.5",
+        results_edit(lambda d: d["versions"].update({TASK: 0.5})),
+        "{R}: task {T}: versions.{T}: version 0.5; this package's task is version 2.0",
+        "task",
         id="unknown-version",
     ),
     pytest.param(
-        results_edit(lambda d: d["covip"].pop("judge")),
-        f"{RESULTS}: covip.judge.backend: judge configuration missing",
-        id="no-judge-config",
+        results_edit(lambda d: d["configs"][TASK]["metadata"].pop("covip")),
+        "{R}: task {T}: configs.{T}.metadata.covip: missing",
+        "identity",
+        id="no-identity",
     ),
     pytest.param(
-        record_edit(lambda r: r.pop("judge")), f"{SAMPLES}: line 1: covip_record.judge.id: missing", id="no-judge"
+        set_identity(["data", "samples_sha256"], "not-a-hash"),
+        "{R}: task {T}: configs.{T}.metadata.covip.data.samples_sha256: String should match pattern",
+        "identity",
+        id="identity-field",
     ),
     pytest.param(
-        record_edit(lambda r: r["judge"].update(id="rule:rule-v1:strict:other"), doc_id=2),
-        "judge.id: several judges in one submission",
-        id="two-judges",
+        set_identity(["judge"], None),
+        "{R}: task {T}: configs.{T}.metadata.covip.judge: missing: a caption task is judged",
+        "identity",
+        id="identity-without-judge",
     ),
     pytest.param(
-        record_edit(lambda r: r["judge"].update(backend="openai")),
-        f"{SAMPLES}: line 1: covip_record.judge.backend: 'openai', but the results' covip.judge.backend is 'rule'",
-        id="judge-backend-mismatch",
+        record_edit(lambda r: r.pop("judge"), doc_id=0),
+        ("{S}: task {T}: line 1: covip_record", ": Value error, judged record without its judge"),
+        "readable",
+        id="no-judge",
     ),
     pytest.param(
-        lambda root: samples_file(root).unlink(),
-        f"{RESULTS}: results.{CAPTION}: no per-sample log {SAMPLES} (run with --log_samples)",
+        record_edit(lambda r: r["judge"].update(id="rule:rule-v1:strict:other"), doc_id=1),
+        "{S}: task {T}: line 2 (sample test_3c_0001): covip_record.judge: rule:rule-v1:strict:other, but the task's "
+        "config records judge rule:rule-v1:strict:",
+        "identity",
+        id="another-judge",
+    ),
+    pytest.param(
+        lambda root: samples_file(root, TASK).unlink(),
+        "{R}: task {T}: results.{T}: no sample log {S} (run with --log_samples)",
+        "sample-log",
         id="no-sample-log",
     ),
-    pytest.param(truncated_log, f"{SAMPLES}: file: 2 samples logged, but the run counted 3", id="incomplete-log"),
     pytest.param(
-        results_edit(lambda d: d["n-samples"][CAPTION].update({"original": 10})),
-        f"{RESULTS}: n-samples.{CAPTION}: 3 of 10 samples evaluated",
+        keep_first_line, "{S}: task {T}: file: 1 samples logged, but the run counted 2", "complete", id="log-cut"
+    ),
+    pytest.param(
+        results_edit(lambda d: d["n-samples"][TASK].update({"original": 10})),
+        "{R}: task {T}: n-samples.{T}: 2 of 10 samples evaluated: not the whole test set",
+        "complete",
         id="subset-evaluated",
     ),
     pytest.param(
         results_edit(lambda d: d["config"].update(limit=2)),
-        f"{RESULTS}: config.limit: run with --limit 2",
+        "{R}: config.limit: run with --limit 2",
+        "complete",
         id="limit",
     ),
     pytest.param(
-        row_edit(lambda row: row.update(doc_id=5) if row["doc_id"] == 2 else None),
-        f"{SAMPLES}: doc_id: doc ids are not 0..2 once each",
+        row_edit(lambda row: row.update(doc_id=5) if row["doc_id"] == 1 else None),
+        "{S}: task {T}: doc_id: doc ids are not 0..1 once each",
+        "complete",
         id="doc-ids-not-0..n-1",
     ),
     pytest.param(
-        record_edit(lambda r: r.update(sample_id="test_1c_0000"), doc_id=2),
-        f"{SAMPLES}: covip_record.sample_id: sample 'test_1c_0000' logged 2 times",
+        record_edit(lambda r: r.update(sample_id="test_3c_0000"), doc_id=1),
+        "{S}: task {T}: covip_record.sample_id: sample 'test_3c_0000' logged 2 times",
+        "complete",
         id="repeated-sample",
     ),
     pytest.param(
-        record_edit(lambda r: r.update(recognition_f1=1.0), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.recognition_f1: logged 1.0, recomputed from the caption 0.0",
-        id="tampered-f1",
+        record_edit(lambda r: r.update(control="blind"), doc_id=0),
+        "{S}: task {T}: line 1 (sample test_3c_0000): covip_record.control: 'blind', but task {T} is 'none'",
+        "complete",
+        id="record-of-another-task",
+    ),
+    pytest.param(
+        record_edit(lambda r: r.update(verdicts=[], judge=None), doc_id=0),
+        "{S}: task {T}: line 1 (sample test_3c_0000): covip_record.verdicts: missing: the sample was not judged",
+        "complete",
+        id="not-judged",
     ),
     pytest.param(
         record_edit(lambda r: r["verdicts"].pop(), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.verdicts: no verdict for question(s) c2.Q3",
+        ("{S}: task {T}: line 1: covip_record", ": Value error, verdicts must cover each question once"),
+        "readable",
         id="question-without-verdict",
     ),
     pytest.param(
         record_edit(lambda r: r["verdicts"].append(r["verdicts"][0]), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.verdicts: question(s) c0.Q1 judged more than once",
+        ("{S}: task {T}: line 1: covip_record", ": Value error, verdicts must cover each question once"),
+        "readable",
         id="question-judged-twice",
     ),
     pytest.param(
-        record_edit(drop_question, doc_id=1),
-        f"{SAMPLES}: line 2: covip_record.questions: concept 2 (Nametest1c0001x2) has 2 questions, not 3",
+        record_edit(drop_last_question, doc_id=1),
+        "{S}: task {T}: line 2 (sample test_3c_0001): covip_record.questions: concept {last} (",
+        "complete",
         id="concept-missing-a-question",
     ),
     pytest.param(
-        record_edit(lambda r: r["verdicts"][3].update(concept=2), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.verdicts[3].concept: 2, but question c1.Q1 is of concept 1",
-        id="verdict-of-another-concept",
-    ),
-    pytest.param(
-        record_edit(lambda r: r["questions"][1].update(qid="c0.Q1"), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.questions: question ids repeat",
+        record_edit(lambda r: r["questions"][1].update(qid=r["questions"][0]["qid"]), doc_id=0),
+        ("{S}: task {T}: line 1: covip_record", ": Value error, question ids repeat"),
+        "readable",
         id="question-ids-repeat",
     ),
     pytest.param(
         record_edit(lambda r: r.pop("questions"), doc_id=0),
-        f"{SAMPLES}: line 1: covip_record.questions: missing",
+        ("{S}: task {T}: line 1: covip_record.", "questions: Field required"),
+        "readable",
         id="no-questions",
     ),
     pytest.param(
-        results_edit(lambda d: d["results"][CAPTION].pop("acc_pos,none")),
-        f"{RESULTS}: results.{CAPTION}.acc_pos,none: missing: the task's metric_list declares it",
+        row_edit(lambda row: row.update(filtered_resps=["Something else."]) if row["doc_id"] == 0 else None),
+        "{S}: task {T}: line 1 (sample test_3c_0000): covip_record.caption: differs from the model's response",
+        "output",
+        id="record-not-the-logged-response",
+    ),
+    pytest.param(
+        row_edit(lambda row: row["acc_neg"].update(correct=18) if row["doc_id"] == 0 else None),
+        "{S}: task {T}: line 1 (sample test_3c_0000): acc_neg: logged {{",
+        "recompute",
+        id="logged-per-sample-value",
+    ),
+    pytest.param(
+        results_edit(lambda d: d["results"][TASK].pop("acc_pos,none")),
+        "{R}: task {T}: results.{T}.acc_pos,none: missing: the task's metric_list declares it",
+        "recompute",
         id="declared-metric-missing",
     ),
     pytest.param(
-        results_edit(lambda d: d["results"][CAPTION].update({"bleu,none": 1.0})),
-        f"{RESULTS}: results.{CAPTION}.bleu,none: a metric the leaderboard cannot recompute",
+        results_edit(lambda d: d["results"][TASK].update({"bleu,none": 1.0})),
+        "{R}: task {T}: results.{T}.bleu,none: a metric the leaderboard cannot recompute",
+        "recompute",
         id="metric-not-recomputable",
     ),
     pytest.param(
-        results_edit(lambda d: d["results"][CAPTION].update({"acc_neg,none": math.nan})),
-        f"{RESULTS}: results.{CAPTION}.acc_neg,none: NaN or infinite value",
+        results_edit(lambda d: d["results"][TASK].update({"acc_neg,none": 90.0})),
+        "{R}: task {T}: results.{T}.acc_neg,none: reported 90.0, recomputed from 2 sample records 0.0",
+        "recompute",
+        id="aggregate-differs",
+    ),
+    pytest.param(
+        results_edit(lambda d: d["results"][TASK].update({"acc_neg,none": math.nan})),
+        "{R}: task {T}: results.{T}.acc_neg,none: NaN or infinite value",
+        "numbers",
         id="nan",
     ),
     pytest.param(
-        record_edit(lambda r: r.update(extra=[math.inf]), doc_id=2),
-        f"{SAMPLES}: line 3: covip_record.extra[0]: NaN or infinite value",
+        record_edit(lambda r: r["judge"]["decoding"].update(t=math.inf), doc_id=1),
+        "{S}: task {T}: line 2 (sample test_3c_0001): covip_record.judge.decoding.t: NaN or infinite value",
+        "numbers",
         id="infinity",
     ),
-    pytest.param(
-        second_run(),
-        f"20260102_000000_results.json: results.{CAPTION}: task also reported by {RESULTS}",
-        id="task-reported-twice",
-    ),
+    pytest.param(second_run(), "results.{T}: task also reported by {R}", "readable", id="task-reported-twice"),
     pytest.param(
         second_run(lambda d: d["config"].update(model="model_b")),
-        "config.model: results files of different models in one submission: ['model_a', 'model_b']",
+        "config.model: results files of different models in one submission: ['covip_shortcut', 'model_b']",
+        "identity",
         id="several-models",
     ),
-    pytest.param(linked_out(SAMPLES), f"{SAMPLES}: path: resolves to", id="sample-log-symlinked-out"),
-    pytest.param(linked_out(RESULTS), f"{RESULTS}: path: resolves to", id="results-symlinked-out"),
-    pytest.param(linked_out("card.yaml"), "card.yaml: path: resolves to", id="card-symlinked-out"),
+    pytest.param(
+        linked_out(lambda root: samples_file(root, TASK)), "{S}: task {T}: path: resolves to", "readable", id="log-out"
+    ),
+    pytest.param(linked_out(results_file), "{R}: path: resolves to", "readable", id="results-symlinked-out"),
+    pytest.param(linked_out(lambda root: root / "card.yaml"), "card.yaml: path: resolves to", "card", id="card-out"),
     pytest.param(
         lambda root: (root / "card.yaml").write_text("name: A\nacess: open\n"),
         "card.yaml: card.acess: unknown card field",
+        "card",
         id="card-unknown-field",
     ),
     pytest.param(
         lambda root: (root / "card.yaml").write_text("access: weights\n"),
         "card.yaml: card.access: must be one of",
+        "card",
         id="card-bad-access",
     ),
     pytest.param(
         lambda root: (root / "card.yaml").write_text("parameters: [8, 30]\n"),
         "card.yaml: card.parameters: must be a string or a number, got list",
+        "card",
         id="card-value-wrong-type",
+    ),
+    pytest.param(
+        lambda root: (root / "card.yaml").write_text("[" * 5000 + "]" * 5000),
+        "card.yaml: file: not valid YAML",
+        "card",
+        id="card-nested-too-deeply",
     ),
 ]
 
@@ -362,39 +312,62 @@ MUTATIONS = [
 def test_valid_submission_exits_0(good: Path, capsys) -> None:
     assert problems_of(good) == []
     assert main(["validate", str(good)]) == 0
-    assert "valid" in capsys.readouterr().out
+    verdicts = sum(len(row["covip_record"]["verdicts"]) for row in read_rows(good, TASK))
+    expected = f"{good}: valid (1 tasks, 2 samples; rule judge re-run on {verdicts} verdicts; benchmark checked)"
+    assert expected in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("mutate", "expected"), MUTATIONS)
-def test_each_rule_rejects_its_mutation(good: Path, mutate, expected: str) -> None:
+@pytest.mark.parametrize(("mutate", "expected", "rule"), MUTATIONS)
+def test_each_rule_rejects_its_mutation(good: Path, mutate, expected: str, rule: str) -> None:
+    last = len(read_rows(good, TASK)[1]["covip_record"]["names"]) - 1  # the concept of the last question
+    names = {"R": results_file(good).name, "S": samples_file(good, TASK).name, "T": TASK, "last": last}
     mutate(good)
     found = problems_of(good)
-    assert any(expected in p for p in found), found
+    parts = [part.format(**names) for part in ((expected,) if isinstance(expected, str) else expected)]
+    assert any(all(part in p for part in parts) and p.endswith(f"[rule: {rule}]") for p in found), found
 
 
-def test_rejection_exits_2_naming_file_line_and_field(good: Path, capsys) -> None:
-    edit_records(samples_file(good), lambda row: row["covip_record"].pop("verdicts") if row["doc_id"] == 1 else None)
-    assert main(["validate", str(good)]) == 2
-    assert f"{SAMPLES}: line 2: covip_record.verdicts: missing or empty" in capsys.readouterr().err
-
-
-def test_aggregate_mismatch_rejects_with_both_numbers(good: Path, capsys) -> None:
-    edit_json(good / RESULTS, lambda d: d["results"][CAPTION].update({"acc_pos,none": 90.0}))
+def test_rejection_exits_2_and_prints_each_problem(good: Path, capsys) -> None:
+    edit_rows(good, TASK, lambda row: row["covip_record"].update(control="noctx"))
     assert main(["validate", str(good)]) == 2
     err = capsys.readouterr().err
-    assert f"results.{CAPTION}.acc_pos,none: reported 90.0, recomputed from 3 sample records 66.66" in err
+    assert f"{good}: REJECTED (2 problem(s))" in err
+    assert (
+        f"{good}/{samples_file(good, TASK).name}: task {TASK}: line 2 (sample test_3c_0001): covip_record.control"
+        in err
+    )
 
 
-def test_duplicate_model_ids_are_rejected(tmp_path: Path) -> None:
-    make_submission(tmp_path / "one", "same_model", [1.0], [3])
-    make_submission(tmp_path / "two", "same_model", [0.0], [0])
+@pytest.mark.parametrize(
+    ("where", "value", "expected"),
+    [
+        ("preset", "paper", "covip_caption_1c_blind.metadata.covip.preset: 'paper', but task covip_caption_1c"),
+        (
+            "data",
+            {"location": "x", "manifest_sha256": None, "samples_sha256": "0" * 64, "samples": 8},
+            "covip_caption_1c_blind.metadata.covip.data.samples_sha256: '000",
+        ),
+    ],
+)
+def test_one_preset_and_one_dataset_per_submission(real_runs, tmp_path, where: str, value, expected: str) -> None:
+    sub = copy_run(real_runs["oracle"], tmp_path / "sub")
+    edit_results(sub, lambda d: d["configs"]["covip_caption_1c_blind"]["metadata"]["covip"].update({where: value}))
+    found = problems_of(sub)
+    assert any(expected in p and p.endswith("[rule: identity]") for p in found), found
+
+
+def test_duplicate_model_ids_are_rejected(real_runs, tmp_path: Path) -> None:
+    copy_run(real_runs["single"], tmp_path / "one")
+    copy_run(real_runs["single"], tmp_path / "two")
     found = problems_of(tmp_path)
-    assert sum(f"{RESULTS}: config.model: duplicate model id 'same_model'" in p for p in found) == 2
+    assert (
+        sum("config.model: duplicate model id 'covip_shortcut'" in p and "[rule: unique-id]" in p for p in found) == 2
+    )
 
 
-def test_duplicate_model_ids_from_cards_are_rejected(tmp_path: Path) -> None:
-    make_submission(tmp_path / "one", "model_one", [1.0], [3], card={"id": "shared"})
-    make_submission(tmp_path / "two", "model_two", [0.0], [0], card={"id": "shared"})
+def test_duplicate_model_ids_from_cards_are_rejected(real_runs, tmp_path: Path) -> None:
+    copy_run(real_runs["single"], tmp_path / "one", card={"id": "shared"})
+    copy_run(real_runs["oracle_3c"], tmp_path / "two", card={"id": "shared"})
     found = problems_of(tmp_path)
     assert sum("card.yaml: card.id: duplicate model id 'shared'" in p for p in found) == 2
 
@@ -402,74 +375,70 @@ def test_duplicate_model_ids_from_cards_are_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("limits", "expected"),
     [
-        (Limits(results_bytes=100), f"{RESULTS}: size: "),
-        (Limits(samples_bytes=100), f"{SAMPLES}: size: "),
+        (Limits(results_bytes=100), "{R}: size: "),
+        (Limits(samples_bytes=100), "{S}: task {T}: size: "),
         (Limits(card_bytes=5), "card.yaml: size: "),
-        (Limits(records_per_task=2), f"{SAMPLES}: file: more than 2 samples"),
-        (Limits(text_chars=10), f"{SAMPLES}: line 2: covip_record.caption: 68 characters is over the limit of 10"),
+        (Limits(records_per_task=1), "{S}: task {T}: file: more than 1 samples"),
+        (Limits(text_chars=10), "{S}: task {T}: line 1: covip_record: answer over 10 characters"),
         (Limits(card_chars=4), "card.yaml: card.name: 7 characters is over the limit of 4"),
     ],
     ids=["results-file", "sample-log", "card-file", "record-count", "caption-length", "card-value"],
 )
 def test_absurd_sizes_are_rejected(good: Path, limits: Limits, expected: str) -> None:
-    found = [str(p) for ps in validate([load_submission(good, limits=limits)], limits).values() for p in ps]
+    expected = expected.format(R=results_file(good).name, S=samples_file(good, TASK).name, T=TASK)
+    found = problems_of(good, limits=limits)
     assert any(expected in p for p in found), found
 
 
-def test_default_size_limits(tmp_path: Path) -> None:
-    record = caption_record("test_1c_0000", 1, [0], 3, caption="Name" + "x" * 100_001)
-    write_results(tmp_path / "sub", "big", {CAPTION: [record]}, card={"notes": "n" * 600})
-    found = problems_of(tmp_path / "sub")
-    assert any("line 1: covip_record.caption: 100005 characters is over the limit of 100000" in p for p in found)
-    assert any("card.yaml: card.notes: 600 characters is over the limit of 500" in p for p in found)
+def test_default_size_limits(good: Path) -> None:
+    huge = "Name " + "x" * 100_000
+    edit_rows(good, TASK, lambda row: row.update(filtered_resps=[huge]) or row["covip_record"].update(caption=huge))
+    (good / "card.yaml").write_text(f"notes: {'n' * 600}\n")
+    found = problems_of(good)
+    assert any("line 1: covip_record: answer over 100000 characters" in p for p in found), found
+    assert any("card.yaml: card.notes: 600 characters is over the limit of 500" in p for p in found), found
 
 
 @pytest.mark.parametrize(
-    ("change", "expected"),
+    ("task", "change", "expected", "rule"),
     [
-        ({"score": 101.0}, "line 1: covip_record.score: 101.0 is not a number in [0, 100]"),
-        ({"score": -1}, "line 1: covip_record.score: -1 is not a number in [0, 100]"),
-        ({"response": "x" * 100_001}, "line 1: covip_record.response: 100001 characters is over the limit"),
-        ({"mode": "cag"}, "line 1: covip_record.mode: 'cag', but task covip_lsd is 'direct'"),
+        ("covip_lsd", {"mode": "cag"}, "covip_record.mode: 'cag', but task covip_lsd is 'direct'", "complete"),
+        ("covip_itr", {"reference": "BANANA"}, "covip_record.reference: 'BANANA', the benchmark's is", "benchmark"),
+        (
+            "covip_lsd_cag",
+            {"preset": "paper"},
+            "covip_record.preset: 'paper', but the task's config records",
+            "identity",
+        ),
+        ("covip_lar", {"response": "x" * 100_001}, "line 1: covip_record: answer over 100000 characters", "readable"),
     ],
-    ids=["score-over-100", "score-negative", "response-length", "mode"],
+    ids=["mode", "reference", "preset", "response-length"],
 )
-def test_diagnostic_record_rules(tmp_path: Path, change: dict, expected: str) -> None:
-    records = [diagnostic_record(f"d{i}", "lsd", "direct", s) for i, s in enumerate([40.0, 60.0])]
-    write_results(tmp_path / "sub", "diag_model", {"covip_lsd": records})
-    assert problems_of(tmp_path / "sub") == []
-    edit_records(samples_file(tmp_path / "sub", "covip_lsd"), lambda row: row["covip_record"].update(change))
-    found = problems_of(tmp_path / "sub")
-    assert any(f"{STAMP}_samples_covip_lsd.jsonl: {expected}" in p for p in found), found
-
-
-def test_card_date_is_accepted_as_iso_text(good: Path, tmp_path: Path) -> None:
-    (good / "card.yaml").write_text("name: Model A\ndate: 2025-01-01\n")  # YAML reads a date, not a string
-    subs = [load_submission(good)]
-    assert problems_of(good) == []
-    entry = leaderboard(subs)["models"][0]
-    assert entry["card"]["date"] == "2025-01-01" and "date" not in entry["card_derived"]
-    assert main(["build", str(good), "--out", str(tmp_path / "site")]) == 0
-
-
-def test_card_option_needs_a_single_submission(tmp_path: Path, capsys) -> None:
-    make_submission(tmp_path / "one", "m1", [1.0], [3])
-    make_submission(tmp_path / "two", "m2", [1.0], [3])
-    card = tmp_path / "card.yaml"
-    card.write_text("name: X\n")
-    assert main(["validate", str(tmp_path), "--card", str(card)]) == 2
-    assert "--card applies to one submission" in capsys.readouterr().err
-    assert main(["validate", str(tmp_path / "one"), "--card", str(card)]) == 0
+def test_diagnostic_record_rules(real_runs, tmp_path: Path, task: str, change: dict, expected: str, rule: str) -> None:
+    sub = copy_run(real_runs["full"], tmp_path / "sub")
+    edit_rows(sub, task, lambda row: row["covip_record"].update(change) if row["doc_id"] == 0 else None)
+    found = problems_of(sub)
+    assert any(f"task {task}: " in p and expected in p and p.endswith(f"[rule: {rule}]") for p in found), found
 
 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("validate", ["doc ids 0..n-1", "Exit status: 0 when every submission is valid, 2 when any is invalid"]),
-        ("build", ["every check of `covip-leaderboard validate`", "Exit status: 0 when the site is written"]),
+        (
+            "validate",
+            [
+                "doc ids 0..n-1",
+                "Rules (each rejection names the file, task, record, field and rule)",
+                "Exit status: 0 when every submission is valid; 2 when any is rejected",
+            ],
+        ),
+        (
+            "build",
+            ["every check of `covip-leaderboard validate`", "the rejected submissions listed apart", "--spot-check"],
+        ),
     ],
 )
-def test_help_describes_checks_and_exit_codes(command: str, expected: list[str], capsys) -> None:
+def test_help_describes_rules_and_exit_codes(command: str, expected: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0
@@ -478,6 +447,31 @@ def test_help_describes_checks_and_exit_codes(command: str, expected: list[str],
 
 
 # --- model card: given, or derived from the results' metadata ---------------------------------------------------
+
+
+def entry_of(root: Path, card: Path | None = None) -> dict:
+    [report] = validate([load_submission(root, card)])
+    assert report.valid, [str(p) for p in report.rejections]
+    [entry] = leaderboard([report])["models"]
+    return entry
+
+
+def test_card_date_is_accepted_as_iso_text(good: Path, tmp_path: Path) -> None:
+    (good / "card.yaml").write_text("name: Model A\ndate: 2025-01-01\n")  # YAML reads a date, not a string
+    entry = entry_of(good)
+    assert entry["card"]["date"] == "2025-01-01" and "date" not in entry["card_derived"]
+    assert main(["build", str(good), "--out", str(tmp_path / "site")]) == 0
+
+
+def test_card_option_needs_a_single_submission(real_runs, tmp_path: Path, capsys) -> None:
+    copy_run(real_runs["single"], tmp_path / "subs" / "one")
+    copy_run(real_runs["oracle_3c"], tmp_path / "subs" / "two")
+    card = tmp_path / "card.yaml"
+    card.write_text("name: X\n")
+    assert main(["validate", str(tmp_path / "subs"), "--card", str(card)]) == 2
+    assert "--card applies to one submission" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "subs" / "one"), "--card", str(card)]) == 0
+    assert entry_of(tmp_path / "subs" / "one", card)["name"] == "X"
 
 
 @pytest.mark.parametrize(
@@ -497,46 +491,76 @@ def test_help_describes_checks_and_exit_codes(command: str, expected: list[str],
         ("covip_gpt", "model=gpt-4o", {"access": "api"}),
         ("covip_gemini", "model=gemini-2.5-flash", {"access": "api"}),
         ("covip_oracle", "", {"method": "baseline (oracle, shipped with CoViP bench)"}),
-        ("covip_retrieval", "", {"method": "baseline (retrieval, shipped with CoViP bench)"}),
         ("some_model", "device=cpu", {}),
     ],
 )
-def test_card_fields_derived_from_the_results(tmp_path: Path, model: str, args: str, derived: dict) -> None:
-    make_submission(tmp_path / "sub", model, [1.0], [3])
-    edit_json(tmp_path / "sub" / RESULTS, lambda d: d["config"].update(model_args=args))
-    entry = leaderboard([load_submission(tmp_path / "sub")])["models"][0]
-    assert entry["card"] == {**derived, "date": "2026-01-01"}
+def test_card_fields_derived_from_the_results(real_runs, tmp_path: Path, model: str, args: str, derived: dict) -> None:
+    sub = copy_run(real_runs["single"], tmp_path / "sub")
+    edit_results(sub, lambda d: d["config"].update(model=model, model_args=args))
+    stamp = json.loads(results_file(sub).read_text())["date"]
+    entry = entry_of(sub)
+    date = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+    assert entry["card"] == {**derived, "date": date}
     assert entry["card_derived"] == sorted([*derived, "date"])
     assert entry["card_source"] == "none (no card given)"
+    assert entry["id"] == (f"{model}({args})" if args else model)
 
 
-def test_card_values_win_over_derived_ones(tmp_path: Path) -> None:
+def test_card_values_win_over_derived_ones(real_runs, tmp_path: Path) -> None:
     card = {"method": "CoViP GSPO", "date": "2026-02-01", "parameters": "8B"}
-    make_submission(tmp_path / "sub", "covip_qwen3_vl", [1.0], [3], card=card)
-    edit_json(tmp_path / "sub" / RESULTS, lambda d: d["config"].update(model_args="pretrained=base,lora=/ckpt"))
-    entry = leaderboard([load_submission(tmp_path / "sub")])["models"][0]
+    sub = copy_run(real_runs["single"], tmp_path / "sub", card=card)
+    edit_results(sub, lambda d: d["config"].update(model="covip_qwen3_vl", model_args="pretrained=base,lora=/ckpt"))
+    entry = entry_of(sub)
     assert entry["card"] == {**card, "base_model": "base", "notes": "adapter: /ckpt", "access": "open"}
     assert entry["card_derived"] == ["access", "base_model", "notes"]
 
 
-# --- aggregation: known scores and slopes ---------------------------------------------------------------
+# --- aggregation arithmetic, by hand ------------------------------------------------------------------------------
+
+JUDGE = JudgeRef(id="rule:test", backend="rule", model="rule-v1", preset="strict")
 
 
-def test_per_bucket_and_overall_scores(tmp_path: Path) -> None:
-    one = [caption_record("s1", 1, [0], 3), caption_record("s2", 1, [], 0, leaked=3)]  # 1c: 3/6 right, 3/12 leaked
-    two = [caption_record("s3", 2, [0, 1], 2)]  # 2c: concept 0 has 2/3 right, concept 1 3/3 → 5/6
-    write_results(tmp_path / "sub", "m", {"covip_caption_1c": one, "covip_caption_2c": two})
-    subs = [load_submission(tmp_path / "sub")]
-    assert not any(validate(subs).values())
-    entry = leaderboard(subs)["models"][0]
-    assert entry["caption"]["1c"]["acc_pos"] == pytest.approx(50.0)
-    assert entry["caption"]["1c"]["acc_neg"] == pytest.approx(100 * 9 / 12)
-    assert entry["caption"]["2c"]["acc_pos"] == pytest.approx(100 * 5 / 6)
-    assert entry["caption"]["overall"]["acc_pos"] == pytest.approx(100 * 8 / 12)
-    assert entry["caption"]["overall"]["acc_neg"] == pytest.approx(100 * 21 / 24)
-    lo, hi = entry["caption"]["overall"]["acc_pos_ci95"]
-    assert lo < 100 * 8 / 12 < hi
-    assert entry["caption"]["overall"]["recognition_f1"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
+def caption_record(
+    sample_id: str, bucket: int, right: int, leaked: int = 0, said: tuple[int, ...] = (0,)
+) -> CaptionRecord:
+    """A judged record: `right` of concept 0's 3 questions answered correctly, `leaked` negative answers not D."""
+    names = [f"Name{sample_id}x{j}" for j in range(3 * bucket)]
+    questions, verdicts = [], []
+    for j in range(len(names)):
+        for k in range(3):
+            qid = f"c{j}.Q{k}"
+            questions.append(
+                Question(qid=qid, concept=j, question="?", options=dict(zip("ABCD", "wxyz", strict=True)), gold="A")
+            )
+            if j < bucket:
+                pred = "A" if (j > 0 or k < right) else "B"
+            else:
+                pred, leaked = ("A", leaked - 1) if leaked > 0 else ("D", leaked)
+            verdicts.append(Verdict(qid=qid, pred=pred))
+    caption = " and ".join(names[i] for i in said)
+    return CaptionRecord(
+        sample_id=sample_id,
+        bucket=bucket,
+        control="none",
+        caption=caption,
+        names=names,
+        positives=list(range(bucket)),
+        questions=questions,
+        verdicts=verdicts,
+        judge=JUDGE,
+    )
+
+
+def test_bucket_scores_by_hand() -> None:
+    one = [caption_record("s1", 1, 3), caption_record("s2", 1, 0, leaked=3, said=())]  # 3/6 right, 3/12 leaked
+    two = [caption_record("s3", 2, 2, said=(0, 1))]  # concept 0: 2 of 3, concept 1: 3 of 3
+    score = caption_score(one)
+    assert score["acc_pos"] == pytest.approx(50.0) and score["acc_neg"] == pytest.approx(75.0)
+    assert score["score"] == pytest.approx(2 * 50 * 75 / 125)
+    assert caption_score(two)["acc_pos"] == pytest.approx(100 * 5 / 6)
+    pooled = caption_score(one + two)
+    assert pooled["acc_pos"] == pytest.approx(100 * 8 / 12) and pooled["acc_neg"] == pytest.approx(100 * 21 / 24)
+    assert pooled["recognition_f1"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
 
 
 @pytest.mark.parametrize(
@@ -548,20 +572,13 @@ def test_per_bucket_and_overall_scores(tmp_path: Path) -> None:
         ([2, 2, 2, 2, 2, 2], 0.0),
     ],
 )
-def test_clustered_interval_by_hand(tmp_path: Path, right: list[int], half: float) -> None:
-    make_submission(tmp_path / "sub", "m", [1.0] * len(right), right)
-    overall = leaderboard([load_submission(tmp_path / "sub")])["models"][0]["caption"]["overall"]
+def test_clustered_interval_by_hand(right: list[int], half: float) -> None:
+    overall = caption_score([caption_record(f"s{i}", 1, r) for i, r in enumerate(right)])
     assert overall["acc_pos"] == pytest.approx(100 * 2 / 3)
     assert overall["acc_pos_ci95"] == pytest.approx([100 * (2 / 3 - half), 100 * (2 / 3 + half)])
     assert overall["acc_neg_ci95"] == pytest.approx([100.0, 100.0])  # every distractor question answered D
     if half:  # wider than treating the 18 questions as independent: sqrt(p(1 - p) / 18) = 1/9
         assert half > 1.959964 / 9
-
-
-def test_slope_of_points_on_a_line() -> None:
-    fit = fit_slope([(0.0, 0.0), (0.5, 1 / 3), (1.0, 2 / 3), (1.0, 2 / 3)])
-    assert fit.slope == pytest.approx(2 / 3) and fit.intercept == pytest.approx(0.0, abs=1e-12)
-    assert fit.r == pytest.approx(1.0) and fit.stderr == pytest.approx(0.0, abs=1e-9)
 
 
 def test_slope_by_hand() -> None:
@@ -573,70 +590,34 @@ def test_slope_by_hand() -> None:
     assert fit.stderr == pytest.approx(math.sqrt(1 / 3))
     half = 12.706204736 * math.sqrt(1 / 3)  # t(0.975, 1 df)
     assert fit.ci95 == pytest.approx((1.0 - half, 1.0 + half))
+    assert not fit.reliable  # three samples support no slope
 
 
-def test_slope_from_a_submission_and_undefined_slope(tmp_path: Path) -> None:
-    make_submission(tmp_path / "a", "model_a", [0.0, 0.5, 1.0], [0, 3, 3])  # Acc+ 0, 1, 1 as above
-    make_submission(tmp_path / "b", "model_b", [1.0, 1.0, 1.0], [1, 2, 3])
-    subs = [load_submission(r) for r in discover([tmp_path])]
-    models = {m["id"]: m for m in leaderboard(subs)["models"]}
-    assert models["model_a"]["slope"]["slope"] == pytest.approx(1.0)
-    assert models["model_a"]["slope"]["intercept"] == pytest.approx(1 / 6)
-    assert models["model_b"]["slope"]["slope"] is None
-    assert "1.00 for every sample" in models["model_b"]["slope"]["reason"]
+def test_diagnostic_interval_by_hand() -> None:
+    def itr(i: int, said: bool) -> DiagnosticRecord:
+        response = "SKS, I saw it." if said else "I saw it."
+        return DiagnosticRecord(
+            sample_id=f"d{i}",
+            task="itr",
+            mode="direct",
+            control="none",
+            preset="covip",
+            response=response,
+            reference="SKS",
+        )
+
+    score = diagnostic_score([itr(0, True), itr(1, True), itr(2, False)])
+    sd = math.sqrt(((100 / 3) ** 2 * 2 + (200 / 3) ** 2) / 2)
+    half = 4.302652730 * sd / math.sqrt(3)  # t(0.975, 2 df) · sd / √n
+    assert score["score"] == pytest.approx(200 / 3)
+    assert score["score_ci95"] == pytest.approx([max(0.0, 200 / 3 - half), min(100.0, 200 / 3 + half)])
 
 
-def test_reported_rows_are_apart_and_unranked(tmp_path: Path) -> None:
-    make_submission(tmp_path / "a", "model_a", [1.0, 1.0], [3, 3])
-    make_submission(tmp_path / "b", "model_b", [1.0, 0.0], [3, 0])
-    data = leaderboard([load_submission(r) for r in discover([tmp_path])])
-    assert [(m["id"], m["rank"]) for m in data["models"]] == [("model_a", 1), ("model_b", 2)]
+def test_reported_rows_are_apart_and_unranked(real_runs, tmp_path: Path) -> None:
+    copy_run(real_runs["oracle"], tmp_path / "a")
+    copy_run(real_runs["blind"], tmp_path / "b")
+    data = leaderboard(validate([load_submission(r) for r in find_runs([tmp_path])]))
+    assert [(m["model"], m["rank"]) for m in data["models"]] == [("covip_oracle", 1), ("covip_blind", 2)]
     slopes = {r["model"]: r["slope"] for r in data["reported"]["recognition_vs_retrieval"]["rows"]}
     assert slopes == {"Qwen3-VL-8B (base)": 0.35, "Qwen3-VL-8B + RePIC": 0.39, "Qwen3-VL-8B + CoViP": 0.65}
     assert all("rank" not in r for r in data["reported"]["capeval_qas"]["rows"])
-
-
-def diagnostic_record(sample_id: str, task: str, mode: str, score: float) -> dict:
-    record = {
-        "sample_id": sample_id,
-        "task": task,
-        "mode": mode,
-        "control": "none",
-        "preset": "covip",
-        "response": f"I saw it at place {score}",
-        "reference": "place",
-        "score": score,
-    }
-    if task == "lar":
-        record.update(verdict="correct" if score else "wrong", judge=dict(JUDGE))
-    return record
-
-
-def test_diagnostics_direct_and_cag_as_data(tmp_path: Path) -> None:
-    tasks = {
-        "covip_lsd": [diagnostic_record(f"d{i}", "lsd", "direct", s) for i, s in enumerate([40.0, 50.0, 60.0])],
-        "covip_lsd_cag": [diagnostic_record(f"d{i}", "lsd", "cag", s) for i, s in enumerate([100.0, 100.0])],
-        "covip_lar": [diagnostic_record(f"d{i}", "lar", "direct", s) for i, s in enumerate([0.0, 100.0])],
-    }
-    write_results(tmp_path / "sub", "diag_model", tasks)
-    subs = [load_submission(tmp_path / "sub")]
-    assert not any(validate(subs).values())
-    diag = leaderboard(subs)["models"][0]["diagnostics"]
-    assert diag["lsd"]["direct"]["score"] == pytest.approx(50.0)
-    assert diag["lsd"]["cag"]["score"] == pytest.approx(100.0)
-    assert diag["lar"]["direct"]["score"] == pytest.approx(50.0)
-    half = 4.302652730 * 10 / math.sqrt(3)  # t(0.975, 2 df) * sd / sqrt(n)
-    assert diag["lsd"]["direct"]["score_ci95"] == pytest.approx([50 - half, 50 + half])
-    assert diag["lar"]["direct"]["score_ci95"] == pytest.approx([0.0, 100.0])  # clipped to the score's range
-    edit_json(
-        tmp_path / "sub" / f"{STAMP}_results.json", lambda d: d["results"]["covip_lsd"].update({"lsd_f1,none": 40})
-    )
-    assert any("covip_lsd.lsd_f1,none: reported 40" in p for p in problems_of(tmp_path / "sub"))
-
-
-def test_every_shipped_task_metric_can_be_recomputed() -> None:
-    tasks, groups = catalogue()
-    assert {"covip_caption_1c", "covip_caption_4c_noctx"} <= set(tasks) and "covip_caption" in groups
-    for info in tasks.values():
-        missing = set(info.metrics) - set(RECOMPUTE[info.family])
-        assert not missing, f"{info.name}: no recomputation for {missing}"

@@ -1,62 +1,64 @@
-"""The summary table recomputes scores from per-sample logs; hand-made runs with known numbers."""
+"""`covip-leaderboard summary` on real runs of every shape (`--tasks 'covip_*'`, a single task, the `_blind`/`_noctx`
+groups): its numbers are recomputed from the sample logs and equal what lmms-eval itself reported."""
+
+from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from leaderboard_edits import copy_run, read_rows, results_file, samples_file
 
-from covip.leaderboard.summary import main
+from covip.leaderboard.cli import main
+from covip.tasks.scoring.metrics import CAPTION_METRICS
 
-
-def record(sample_id, pos_right, pos_total, neg_d, neg_total, f1):
-    verdicts = [
-        {"qid": f"p{i}", "concept": 0, "positive": True, "gold": "A", "pred": "A" if i < pos_right else "B"}
-        for i in range(pos_total)
-    ]
-    verdicts += [
-        {"qid": f"n{i}", "concept": 1, "positive": False, "gold": "B", "pred": "D" if i < neg_d else "B"}
-        for i in range(neg_total)
-    ]
-    return {
-        "sample_id": sample_id,
-        "verdicts": verdicts,
-        "recognition_f1": f1,
-        "judge": {"id": "rule:rule-v1:strict:x"},
-    }
+pytest_plugins = ["leaderboard_runs"]
+BUCKETS = ("1c", "2c", "3c", "4c")
 
 
-def write_run(root, model, tasks):
-    root.mkdir(parents=True)
-    results = {"config": {"model": model}, "results": {t: {} for t in tasks}}
-    (root / "20260101_000000_results.json").write_text(json.dumps(results))
-    for task, records in tasks.items():
-        lines = "".join(json.dumps({"covip_record": r}) + "\n" for r in records)
-        (root / f"20260101_000000_samples_{task}.jsonl").write_text(lines)
+def reported(run: Path, task: str, metric: str) -> float:
+    return json.loads(results_file(run).read_text())["results"][task][f"{metric},none"]
 
 
-def test_summary_numbers(tmp_path, capsys):
-    write_run(
-        tmp_path / "m",
-        "model_x",
-        {
-            "covip_caption_1c": [record("a", 3, 3, 6, 6, 1.0), record("b", 0, 3, 3, 6, 0.0)],
-            "covip_caption_2c": [record("c", 3, 6, 12, 12, 0.5)],
-            "covip_caption_1c_blind": [record("a", 0, 3, 6, 6, 0.0)],
-        },
-    )
-    assert main(["summary", str(tmp_path)]) == 0
-    table = json.loads((tmp_path / "summary.json").read_text())["model_x"]
-    assert table["1c"]["acc_pos"] == pytest.approx(50.0)
-    assert table["1c"]["acc_neg"] == pytest.approx(75.0)
-    assert table["2c"]["acc_pos"] == pytest.approx(50.0)
-    assert table["overall"]["acc_pos"] == pytest.approx(100 * 6 / 12)
-    assert table["overall"]["acc_neg"] == pytest.approx(100 * 21 / 24)
-    assert table["overall"]["recognition_f1"] == pytest.approx(0.5)
-    assert table["blind"]["acc_pos"] == 0.0 and "noctx" not in table
-    assert "| model_x |" in (tmp_path / "summary.md").read_text()
+def test_summary_of_runs_of_every_shape_equals_what_lmms_eval_reported(real_runs, tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    for name in ("full", "oracle", "single"):
+        copy_run(real_runs[name], runs / name)
+    assert main(["summary", str(runs)]) == 0
+    table = json.loads((runs / "summary.json").read_text())
+    # the full run (covip_retrieval, every task) and the group run (covip_oracle) are named by model
+    full, groups, single = table["covip_retrieval"], table["covip_oracle"], table["covip_shortcut"]
+    for bucket in BUCKETS:
+        task = f"covip_caption_{bucket}"
+        for metric in CAPTION_METRICS:
+            assert full[bucket][metric] == pytest.approx(reported(real_runs["full"], task, metric)), (task, metric)
+            assert groups[bucket][metric] == pytest.approx(reported(real_runs["oracle"], task, metric)), (task, metric)
+    assert single["3c"]["acc_neg"] == pytest.approx(reported(real_runs["single"], "covip_caption_3c", "acc_neg"))
+    assert set(single) == {"3c", "overall", "diagnostics", "judges", "not_summarised"}
+    for control in ("blind", "noctx"):
+        # pooled over the buckets: every positive (negative) question of the control's four tasks
+        rows = [r for b in BUCKETS for r in read_rows(real_runs["oracle"], f"covip_caption_{b}_{control}")]
+        for metric in ("acc_pos", "acc_neg"):
+            correct = sum(r[metric]["correct"] for r in rows)
+            total = sum(r[metric]["total"] for r in rows)
+            assert groups[control][metric] == pytest.approx(100 * correct / total)
+    lar = [r["lar_acc"] for r in read_rows(real_runs["full"], "covip_lar_cag")]
+    assert full["diagnostics"]["lar"]["cag"]["score"] == pytest.approx(sum(lar) / len(lar))
+    markdown = (runs / "summary.md").read_text()
+    assert "| covip_retrieval |" in markdown and "| covip_shortcut |" in markdown and "LSD (direct" in markdown
+    assert "score: harmonic mean of Acc+ and Acc−" in markdown
 
 
-def test_missing_sample_log_is_an_error(tmp_path, capsys):
-    write_run(tmp_path / "m", "model_x", {"covip_caption_1c": [record("a", 3, 3, 6, 6, 1.0)]})
-    (tmp_path / "m" / "20260101_000000_samples_covip_caption_1c.jsonl").unlink()
-    assert main(["summary", str(tmp_path)]) == 2
-    assert "--log_samples" in capsys.readouterr().err
+def test_runs_of_one_model_are_told_apart_by_directory(real_runs, tmp_path: Path) -> None:
+    copy_run(real_runs["oracle"], tmp_path / "runs" / "a")
+    copy_run(real_runs["oracle_3c"], tmp_path / "runs" / "b")
+    assert main(["summary", str(tmp_path / "runs")]) == 0
+    assert set(json.loads((tmp_path / "runs" / "summary.json").read_text())) == {"covip_oracle [a]", "covip_oracle [b]"}
+
+
+def test_missing_sample_log_is_an_error(real_runs, tmp_path: Path, capsys) -> None:
+    run = copy_run(real_runs["single"], tmp_path / "runs" / "m")
+    samples_file(run, "covip_caption_3c").unlink()
+    assert main(["summary", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "no sample log" in err and "--log_samples" in err
