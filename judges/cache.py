@@ -5,7 +5,12 @@ A row is one judge answer, keyed by everything that determines it: backend, mode
 runs (server URL, or the checkpoint's resolved path), decoding parameters, preset, prompt hash
 and the full prompt text. Each answer is committed as soon as it arrives, so a run killed
 halfway keeps every answer it paid for. Only answers are stored: a failed call is never
-cached, so it is retried next time.
+cached, so it is retried next time. The model adapters keep their paid API answers in a cache of
+their own with the same class (`covip.model_adapters.api`).
+
+The same file records the provider batch jobs still running for it (`openai_batch.py`): a batch
+id is stored the moment the batch is created and forgotten once its answers are stored, so a
+process killed while waiting resumes polling the same batch instead of paying for a second one.
 """
 
 from __future__ import annotations
@@ -24,13 +29,17 @@ ENV_HOME = "COVIP_HOME"
 _DISABLED = ("", "off", "none", "false", "0")
 
 
+def covip_home() -> Path:
+    """`$COVIP_HOME`, else ~/.cache/covip: where caches live by default."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "covip").expanduser()
+
+
 def default_cache_path() -> Path:
     """`$COVIP_JUDGE_CACHE`, else `$COVIP_HOME/judge_cache.sqlite` (COVIP_HOME defaults to ~/.cache/covip)."""
     explicit = os.environ.get(ENV_CACHE)
     if explicit is not None:
         return Path(explicit).expanduser()
-    home = Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "covip").expanduser()
-    return home / "judge_cache.sqlite"
+    return covip_home() / "judge_cache.sqlite"
 
 
 def cache_disabled(value: Any) -> bool:
@@ -58,6 +67,10 @@ class JudgeCache:
             "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, judge TEXT NOT NULL, answer TEXT NOT NULL, "
             "created REAL NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, "
+            "keys TEXT NOT NULL, created REAL NOT NULL)"
+        )
 
     def get_many(self, keys: list[str]) -> dict[str, str]:
         """The cached answers among `keys`."""
@@ -76,6 +89,27 @@ class JudgeCache:
                 "INSERT OR REPLACE INTO answers (key, judge, answer, created) VALUES (?, ?, ?, ?)",
                 (key, judge, answer, time.time()),
             )
+
+    def add_batch(self, batch_id: str, endpoint: str, keys: list[str]) -> None:
+        """Record a batch job just created on `endpoint` for the answers of `keys` (committed at once)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO batches (batch_id, endpoint, keys, created) VALUES (?, ?, ?, ?)",
+                (batch_id, endpoint, json.dumps(keys), time.time()),
+            )
+
+    def pending_batches(self, endpoint: str) -> dict[str, list[str]]:
+        """Batch id -> answer keys of the jobs created on `endpoint` whose answers are not stored yet."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, keys FROM batches WHERE endpoint = ? ORDER BY created", (endpoint,)
+            ).fetchall()
+        return {batch_id: json.loads(keys) for batch_id, keys in rows}
+
+    def forget_batch(self, batch_id: str) -> None:
+        """The batch's answers are stored (or it can never deliver them): stop tracking it."""
+        with self._lock:
+            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
 
     def __len__(self) -> int:
         with self._lock:

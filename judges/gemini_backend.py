@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from covip.judges.backends import Complete, EmptyAnswer, api_key_from_env
+from covip.judges.budget import PricedText, Usage
 from covip.judges.resilience import Transient, retry_after_seconds
 
 
@@ -90,7 +91,12 @@ class GeminiBackend:
                 if not text:
                     reason = response.candidates[0].finish_reason if response.candidates else "no candidates"
                     raise EmptyAnswer(f"{self.model}: no answer text ({reason})")
-                return text
+                usage = response.usage_metadata
+                billed = None
+                if usage is not None:
+                    output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+                    billed = Usage(usage.prompt_token_count or 0, output)
+                return PricedText(text, billed)
 
             yield complete
         finally:

@@ -6,6 +6,9 @@ passed to the client, so a hung server costs one timeout, not forever. Sampling 
 outside OpenAI's schema (`top_k`, `min_p`) and the answer constraint travel in `extra_body`,
 which vLLM and SGLang read. OpenAI's reasoning models (gpt-5, the o-series) take
 `max_completion_tokens` and no temperature (`params_for_model`, shared with `covip_gpt`).
+
+With `batch: true` the judge's prompts go through OpenAI's Batch API instead (half price, answered
+within 24 hours; `openai_batch.py`), with the same request bodies and answer parsing.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from covip.judges.backends import Complete, EmptyAnswer, api_key_from_env
+from covip.judges.budget import PricedText, Usage
+from covip.judges.cache import JudgeCache
+from covip.judges.openai_batch import OpenAIBatch
 from covip.judges.resilience import Transient, retry_after_seconds
 
 STANDARD = ("temperature", "top_p", "seed", "max_tokens")
@@ -53,6 +59,8 @@ class OpenAIBackend:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 120.0,
         constrain: bool | str = False,
+        batch: bool = False,
+        batch_poll_interval: float = 30.0,
     ) -> None:
         if not model:
             raise ValueError("the openai judge needs option 'model' (e.g. Qwen/Qwen3-30B-A3B-Instruct-2507-FP8)")
@@ -64,6 +72,10 @@ class OpenAIBackend:
         self.base_url = base_url
         self.timeout = float(timeout)
         self.constrain = constrain or None
+        if batch not in (True, False):
+            raise ValueError(f"option batch of the openai judge must be true or false, got {batch!r}")
+        self.batch = batch
+        self.batch_poll_interval = float(batch_poll_interval)
         # A local server (base_url given) needs no real key; OpenAI's API does.
         self._api_key = api_key_from_env([api_key_env], required=base_url is None) or "EMPTY"
 
@@ -73,33 +85,63 @@ class OpenAIBackend:
     def identity(self) -> dict[str, Any]:
         return {"base_url": self.base_url}  # two servers may serve different weights under one model name
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[Complete]:
+    def client(self) -> Any:
         import openai
 
-        client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+
+    def request(
+        self, prompt: str, decoding: dict[str, Any], choices: Sequence[str] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The chat-completion arguments of one prompt, and the non-OpenAI extras (vLLM's) sent in its body."""
+        kwargs = params_for_model(self.model, {k: decoding[k] for k in STANDARD if k in decoding})
+        extra = {k: decoding[k] for k in EXTRA if k in decoding}
+        if choices and self.constrain == "structured_outputs":
+            extra["structured_outputs"] = {"choice": list(choices)}
+        elif choices and self.constrain == "guided_choice":
+            extra["guided_choice"] = list(choices)
+        return {"model": self.model, "messages": [{"role": "user", "content": prompt}], **kwargs}, extra
+
+    def answer_of(self, response: Any) -> PricedText:
+        """The answer text of a ChatCompletion, with what it billed; no text is an error, never an answer."""
+        if not response.choices or response.choices[0].message.content is None:
+            raise EmptyAnswer(f"{self.model}: the server returned no answer text")
+        usage = response.usage
+        billed = Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage is not None else None
+        return PricedText(response.choices[0].message.content, billed)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Complete]:
+        client = self.client()
         try:
 
             async def complete(prompt: str, decoding: dict[str, Any], choices: Sequence[str] | None) -> str:
-                kwargs = params_for_model(self.model, {k: decoding[k] for k in STANDARD if k in decoding})
-                extra = {k: decoding[k] for k in EXTRA if k in decoding}
-                if choices and self.constrain == "structured_outputs":
-                    extra["structured_outputs"] = {"choice": list(choices)}
-                elif choices and self.constrain == "guided_choice":
-                    extra["guided_choice"] = list(choices)
-                response = await client.chat.completions.create(
-                    model=self.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    extra_body=extra or None,
-                    **kwargs,
-                )
-                if not response.choices or response.choices[0].message.content is None:
-                    raise EmptyAnswer(f"{self.model}: the server returned no answer text")
-                return response.choices[0].message.content
+                kwargs, extra = self.request(prompt, decoding, choices)
+                return self.answer_of(await client.chat.completions.create(**kwargs, extra_body=extra or None))
 
             yield complete
         finally:
             await client.close()
+
+    @asynccontextmanager
+    async def batch_session(self, cache: JudgeCache, label: str) -> AsyncIterator[OpenAIBatch]:
+        """The Batch API of this server, its pending batches tracked in `cache`."""
+        client = self.client()
+        endpoint = json.dumps({"backend": self.name, "base_url": self.base_url})
+        try:
+            yield OpenAIBatch(client, cache, endpoint, label, poll_interval=self.batch_poll_interval)
+        finally:
+            await client.close()
+
+    def batch_body(self, prompt: str, decoding: dict[str, Any], choices: Sequence[str] | None) -> dict[str, Any]:
+        """The request body the online call sends, as one line of a batch file."""
+        kwargs, extra = self.request(prompt, decoding, choices)
+        return {**kwargs, **extra}
+
+    def batch_answer(self, body: dict[str, Any]) -> PricedText:
+        from openai.types.chat import ChatCompletion
+
+        return self.answer_of(ChatCompletion.model_validate(body))
 
     def classify(self, exc: BaseException) -> Transient | None:
         import openai

@@ -2,12 +2,13 @@
 
 Options (all backends but `rule`; `COVIP_JUDGE_OPTIONS` and `covip-judge --option` take them):
 - backend: `model` (required), `base_url`, `api_key_env`, `timeout` (seconds), `constrain`
-  (openai, gemini); `api_version` (gemini); `gguf_file`, `device`, `dtype`, `mode` (`score` default,
-  or `generate`), `batch_tokens` (hf);
+  (openai, gemini); `batch`, `batch_poll_interval` (openai: OpenAI's Batch API); `api_version` (gemini);
+  `gguf_file`, `device`, `dtype`, `mode` (`score` default, or `generate`), `batch_tokens` (hf);
 - judge: `preset` (`strict` default, `paper`), `concurrency` (requests in flight, default 16; the hf
   backend's own default: 4096 questions scored together, 1 when generating),
   `cache` (SQLite path, or `off`; default `$COVIP_JUDGE_CACHE` or
   `$COVIP_HOME/judge_cache.sqlite`), `max_attempts`, `retry_base_delay`, `retry_max_delay`,
+  `max_cost_usd` (the most new calls may spend at list price; budget.py),
   `shuffle_seed` (MCQA only: see `MCQA_ONLY_OPTIONS`);
 - decoding overrides of the preset: `temperature`, `top_p`, `top_k`, `min_p`, `seed`,
   `max_tokens` (null removes one).
@@ -27,7 +28,15 @@ from covip.judges.resilience import RetryPolicy
 from covip.judges.rule import RuleJudge
 
 BACKENDS = ("openai", "gemini", "hf", "rule")
-JUDGE_OPTIONS = ("preset", "concurrency", "cache", "max_attempts", "retry_base_delay", "retry_max_delay")
+JUDGE_OPTIONS = (
+    "preset",
+    "concurrency",
+    "cache",
+    "max_attempts",
+    "retry_base_delay",
+    "retry_max_delay",
+    "max_cost_usd",
+)
 # Options that only a CapEval-QAs judge has. `make_binary_judge` rejects them; a run's shared
 # options (COVIP_JUDGE_OPTIONS) reach its LAR judge through `binary_options`, which leaves them out.
 MCQA_ONLY_OPTIONS = ("shuffle_seed",)
@@ -83,6 +92,7 @@ def _common(backend: Backend, rest: dict[str, Any]) -> dict[str, Any]:
         "cache": cache,
         "concurrency": int(rest.get("concurrency", getattr(backend, "default_concurrency", 16))),
         "retry": retry,
+        "max_cost_usd": None if rest.get("max_cost_usd") is None else float(rest["max_cost_usd"]),
     }
 
 

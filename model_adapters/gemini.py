@@ -18,6 +18,7 @@ from covip.judges.backends import EmptyAnswer, api_key_from_env
 from covip.judges.gemini_backend import GeminiBackend
 from covip.model_adapters.api import ApiAdapter, image_bytes, text_of
 from covip.model_adapters.chat import ChatRequest, Reply
+from covip.model_adapters.cost_estimate import gemini_image_tokens, message_tokens
 
 BLOCK_REASONS = ("SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION")
 
@@ -99,6 +100,25 @@ class Gemini(ApiAdapter):
         if self.thinking_budget is not None:
             config["thinking_config"] = types.ThinkingConfig(thinking_budget=self.thinking_budget)
         return types.GenerateContentConfig(**{k: v for k, v in config.items() if v is not None})
+
+    # ---- answer cache and cost (api.py) ---------------------------------------------------------------------
+
+    def endpoint(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_version": self.api_version}
+
+    def settings(self, gen: dict[str, Any]) -> dict[str, Any]:
+        return self.config(None, gen).model_dump(mode="json", exclude_none=True)
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        return message_tokens(messages, lambda w, h: gemini_image_tokens(self.model, w, h))
+
+    def output_ceiling(self, gen: dict[str, Any]) -> int:
+        return int(gen["max_new_tokens"]) + max(self.thinking_budget or 0, 0)
+
+    def counting_note(self) -> str:
+        return f"text at 4 characters a token, images by Gemini's published rule for {self.model}"
+
+    # ---- sending ---------------------------------------------------------------------------------------------
 
     async def complete(self, client: Any, request: ChatRequest) -> Reply:
         system, contents = self.contents(request.messages)

@@ -9,16 +9,23 @@ temperature 0 unless the task samples. The token budget is the task's `max_new_t
 finish with no text is a `blocked` outcome; a `length` finish with no text is a failed request
 (the budget went to reasoning), never an empty caption. `vllm serve MODEL` +
 `base_url=http://127.0.0.1:8000/v1` is the server mode of `covip_vllm`.
+
+`batch=true` sends the requests through OpenAI's Batch API instead (half price, answered within 24
+hours; `covip.judges.openai_batch`): the same request bodies, answer parsing and answer cache, the
+batch ids kept in that cache so that a rerun after a kill resumes polling.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from covip.judges.backends import EmptyAnswer, api_key_from_env
 from covip.judges.openai_backend import OpenAIBackend, params_for_model
-from covip.model_adapters.api import ApiAdapter, data_url, text_of
+from covip.judges.openai_batch import OpenAIBatch, reserve_all
+from covip.model_adapters.api import ApiAdapter, data_url, flag, text_of
 from covip.model_adapters.chat import ChatRequest, Reply
+from covip.model_adapters.cost_estimate import message_tokens, openai_image_tokens
 
 
 def openai_messages(messages: list[dict], detail: str | None = None, image_format: str = "PNG") -> list[dict]:
@@ -55,9 +62,15 @@ class GPT(ApiAdapter):
         detail: str = "auto",
         reasoning_effort: str | None = None,
         reasoning_tokens: int | str = 0,
+        batch: bool | str = False,
+        batch_poll_interval: float | str = 30.0,
         **options: Any,
     ) -> None:
         super().__init__(model=model, **options)
+        self.batch = flag(batch)
+        self.batch_poll_interval = float(batch_poll_interval)
+        if self.batch and self.cache is None:
+            raise ValueError("covip_gpt: batch=true needs the answer cache (it holds the batch ids): drop answer_cache")
         if detail not in ("auto", "low", "high"):
             raise ValueError(f"covip_gpt: detail must be auto, low or high, got {detail!r}")
         self.base_url = base_url
@@ -97,10 +110,67 @@ class GPT(ApiAdapter):
             params["reasoning_effort"] = self.reasoning_effort
         return params_for_model(self.model, params)
 
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completion request body, online and as a batch line."""
+        return {
+            "model": self.model,
+            "messages": self.payload_messages(request.messages),
+            **self.params(request.gen_kwargs),
+        }
+
+    # ---- answer cache and cost (api.py) ---------------------------------------------------------------------
+
+    def endpoint(self) -> dict[str, Any]:
+        return {"base_url": self.base_url}
+
+    def settings(self, gen: dict[str, Any]) -> dict[str, Any]:
+        return {"params": self.params(gen), "detail": self.detail}
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        return message_tokens(messages, lambda w, h: openai_image_tokens(self.model, w, h, self.detail))
+
+    def output_ceiling(self, gen: dict[str, Any]) -> int:
+        return int(gen["max_new_tokens"]) + self.reasoning_tokens
+
+    def counting_note(self) -> str:
+        high = " (auto counted as high)" if self.detail == "auto" else ""
+        return f"text at 4 characters a token, images by OpenAI's rule for {self.model}, detail {self.detail}{high}"
+
+    # ---- sending ---------------------------------------------------------------------------------------------
+
     async def complete(self, client: Any, request: ChatRequest) -> Reply:
-        response = await client.chat.completions.create(
-            model=self.model, messages=self.payload_messages(request.messages), **self.params(request.gen_kwargs)
-        )
+        return self.reply_of(await client.chat.completions.create(**self.body(request)))
+
+    async def send(self, requests: list[ChatRequest], keys: list[str]) -> list[Reply | BaseException]:
+        """Online (api.py), or with batch=true as OpenAI batches, each answer paid and cached as it is read."""
+        if not self.batch:
+            return await super().send(requests, keys)
+        from openai.types.chat import ChatCompletion
+
+        by_key = dict(zip(keys, requests, strict=True))
+        reserved, refused = reserve_all(list(by_key), lambda key: self.reserve(by_key[key]))
+
+        def answered(key: str, body: dict[str, Any]) -> Reply | BaseException:
+            try:
+                reply = self.reply_of(ChatCompletion.model_validate(body))
+            except Exception as exc:  # noqa: BLE001 - an unusable answer fails its request, not the batch
+                return exc
+            self.paid(key, reply, reserved.pop(key, 0.0))
+            return reply
+
+        client = self.open_client()
+        try:
+            endpoint = json.dumps({"provider": self.provider, "base_url": self.base_url})
+            batch = OpenAIBatch(client, self.cache, endpoint, f"covip_gpt {self.model}", self.batch_poll_interval)
+            results = await batch.run({key: self.body(by_key[key]) for key in reserved}, answered)
+        finally:
+            await self.close_client(client)
+        for worst in reserved.values():  # never answered: billed nothing
+            self.unpaid(worst)
+        return [refused[key] if key in refused else results[key] for key in keys]
+
+    def reply_of(self, response: Any) -> Reply:
+        """A ChatCompletion as a reply: its text and tokens, a blocked answer, or an error (no text)."""
         usage = response.usage
         counts = {}
         if usage is not None:

@@ -8,11 +8,15 @@ A `Reply` can carry any status, headers and body (JSON or raw bytes, for malform
 delay (for client timeouts), or `hold`, which blocks until `release()` (to kill a client
 mid-request). Helpers build the OpenAI `/v1/chat/completions` and Gemini
 `/v1beta/models/{model}:generateContent` shapes; other endpoints and payloads (e.g. chat with
-images) only need another route.
+images) only need another route. `FakeBatchAPI` adds OpenAI's Batch API (`/v1/files`,
+`/v1/batches`, `/v1/batches/{id}`, `/v1/files/{id}/content`) to a server.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import itertools
 import json
 import re
 import threading
@@ -24,6 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 OPENAI_CHAT = r"/v1/chat/completions"
+OPENAI_FILES = r"/v1/files"
+OPENAI_FILE_CONTENT = r"/v1/files/(?P<file_id>[^/]+)/content"
+OPENAI_BATCHES = r"/v1/batches"
+OPENAI_BATCH = r"/v1/batches/(?P<batch_id>[^/]+)"
 GEMINI_GENERATE = r"/v1beta/models/(?P<model>[^/:]+):generateContent"
 
 
@@ -205,7 +213,12 @@ def gemini_body(text: str) -> dict:
 
 def openai_prompt(request: Request) -> str:
     """The text of the last user message of an OpenAI chat request (string or text parts)."""
-    content = request.json["messages"][-1]["content"]
+    return body_prompt(request.json)
+
+
+def body_prompt(body: dict) -> str:
+    """The text of the last user message of an OpenAI chat-completion body."""
+    content = body["messages"][-1]["content"]
     return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
 
 
@@ -224,3 +237,121 @@ def openai_server(answer: Callable[[str], str], delay: float = 0.0) -> FakeServe
 def gemini_server(answer: Callable[[str], str], delay: float = 0.0) -> FakeServer:
     """A Gemini API server whose default answer to a prompt is `answer(prompt)`."""
     return FakeServer().route(GEMINI_GENERATE, lambda r: Reply(body=gemini_body(answer(gemini_prompt(r))), delay=delay))
+
+
+class FakeBatchAPI:
+    """OpenAI's Batch API on a `FakeServer`: uploads, batches that end after some polls, output and error files.
+
+    Each line of a batch file is answered by `respond(body) -> Reply` (a status other than 200 becomes a line of the
+    error file). A batch reports `in_progress` (with request counts) until it has been polled `polls` times, and
+    stays there while `hold` is set (a client killed while waiting). `end` makes the next batch end otherwise:
+    `("expired", k)` answers only its first k lines, `("failed", 0)` none. Every batch line body is kept in `bodies`.
+    """
+
+    def __init__(self, server: FakeServer, respond: Callable[[dict], Reply], polls: int = 2) -> None:
+        self.respond = respond
+        self.polls = polls
+        self.hold = False
+        self.end: tuple[str, int] = ("completed", -1)
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.bodies: list[dict] = []
+        self._polled: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        server.route(OPENAI_FILES, self._upload)
+        server.route(OPENAI_FILE_CONTENT, self._content, method="GET")
+        server.route(OPENAI_BATCHES, self._create)
+        server.route(OPENAI_BATCH, self._retrieve, method="GET")
+
+    def _upload(self, request: Request) -> Reply:
+        head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+        form = email.message_from_bytes(head + request.body, policy=email.policy.HTTP)
+        fields = {part.get_param("name", header="content-disposition"): part for part in form.iter_parts()}
+        file_id = f"file-{next(self._ids)}"
+        self.files[file_id] = fields["file"].get_payload(decode=True)
+        purpose = fields["purpose"].get_payload(decode=True).decode()
+        return Reply(body=self._file(file_id, purpose))
+
+    def _file(self, file_id: str, purpose: str) -> dict:
+        size = len(self.files[file_id])
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": size,
+            "created_at": 0,
+            "filename": f"{file_id}.jsonl",
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def _create(self, request: Request) -> Reply:
+        spec = request.json
+        lines = [json.loads(line) for line in self.files[spec["input_file_id"]].decode().splitlines()]
+        self.bodies += [line["body"] for line in lines]
+        batch_id = f"batch_{next(self._ids)}"
+        status, answered = self.end
+        self.end = ("completed", -1)
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": spec["endpoint"],
+            "input_file_id": spec["input_file_id"],
+            "completion_window": spec["completion_window"],
+            "status": "validating",
+            "created_at": 0,
+            "output_file_id": None,
+            "error_file_id": None,
+            "errors": None,
+            "metadata": spec.get("metadata"),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "_lines": lines,
+            "_end": status,
+            "_answered": len(lines) if answered < 0 else answered,
+        }
+        self._polled[batch_id] = 0
+        return Reply(body=self._public(batch_id))
+
+    def _public(self, batch_id: str) -> dict:
+        return {k: v for k, v in self.batches[batch_id].items() if not k.startswith("_")}
+
+    def _retrieve(self, request: Request) -> Reply:
+        batch_id = request.match["batch_id"]
+        batch = self.batches[batch_id]
+        self._polled[batch_id] += 1
+        if batch["status"] in ("validating", "in_progress"):
+            if self.hold or self._polled[batch_id] < self.polls:
+                batch["status"] = "in_progress"
+                batch["request_counts"]["completed"] = len(batch["_lines"]) // 2
+            else:
+                self._finish(batch)
+        return Reply(body=self._public(batch_id))
+
+    def _finish(self, batch: dict) -> None:
+        if batch["_end"] == "failed":
+            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "fake: bad file"}]}
+            batch["status"] = "failed"
+            return
+        output, errors = [], []
+        for i, line in enumerate(batch["_lines"]):
+            if i >= batch["_answered"]:
+                error = {"code": "batch_expired", "message": "fake: not answered in time"}
+                errors.append({"id": f"req_{i}", "custom_id": line["custom_id"], "response": None, "error": error})
+                continue
+            reply = self.respond(line["body"])
+            row = {
+                "id": f"req_{i}",
+                "custom_id": line["custom_id"],
+                "error": None,
+                "response": {"status_code": reply.status, "request_id": f"r{i}", "body": reply.body},
+            }
+            (output if reply.status == 200 else errors).append(row)
+        for key, rows in (("output_file_id", output), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-{next(self._ids)}"
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                batch[key] = file_id
+        batch["request_counts"] = {"total": len(batch["_lines"]), "completed": len(output), "failed": len(errors)}
+        batch["status"] = batch["_end"]
+
+    def _content(self, request: Request) -> Reply:
+        return Reply(body=self.files[request.match["file_id"]])

@@ -22,9 +22,10 @@ COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 
 
 @pytest.fixture(autouse=True)
-def keys(monkeypatch):
+def keys(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    monkeypatch.setenv("COVIP_HOME", str(tmp_path))  # each test its own answer cache
 
 
 def messages() -> list[dict]:
