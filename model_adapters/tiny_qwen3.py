@@ -64,7 +64,8 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [half - 2 * hw, hw, hw]
 
 
-def _tokenizer(vocab_size: int):
+def tiny_tokenizer(vocab_size: int = 512):
+    """A byte-level BPE over a small corpus with Qwen's special tokens and chat template, as `Qwen2Tokenizer`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
@@ -138,7 +139,7 @@ def build_tiny_qwen3_vl(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(vocab_size)
+    tokenizer = tiny_tokenizer(vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     text = _text_config(ids, moe, head_dim, hidden_size, num_layers, vocab_size)
     text["rope_parameters"] = {
@@ -195,7 +196,7 @@ def build_tiny_qwen3_lm(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(vocab)
+    tokenizer = tiny_tokenizer(vocab)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     text = _text_config(ids, moe, 32, hidden_size, num_layers, vocab)
     config = (Qwen3MoeConfig if moe else Qwen3Config)(**text, rope_theta=1_000_000.0)

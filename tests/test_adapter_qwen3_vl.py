@@ -170,6 +170,39 @@ def test_static_cache_with_padded_batches_gives_the_dynamic_cache_outputs(tiny_d
     assert [rows for rows, _ in shapes] == [3, 3], "the second batch (one request) is padded to the first's rows"
 
 
+def test_a_run_through_generate_until_has_one_cache_shape(tiny_dense):
+    """lmms-eval's entry point fixes the rows and the cache length of every batch from the whole run first."""
+    from lmms_eval.api.instance import Instance
+
+    from covip.model_adapters.qwen3_vl import cache_length
+
+    static = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="true")
+    requests = caption_requests(4)
+    static.task_dict = {"t": {"test": [r.messages for r in requests]}}
+    instances = [
+        Instance(
+            "generate_until", ("", lambda doc: doc, GREEDY, i, "t", "test"), 0, {"task": "t", "doc_id": i, "repeats": 1}
+        )
+        for i in range(len(requests))
+    ]
+    shapes = []
+    generate = static.model.generate
+
+    def spy(**kwargs):
+        shapes.append((kwargs["input_ids"].shape[0], kwargs["max_cache_len"]))
+        return generate(**kwargs)
+
+    static.model.generate = spy
+    try:
+        results = static.generate_until(instances)
+    finally:
+        del static.model.generate
+    longest = max(len(static.encode(r.messages)) for r in requests) + GREEDY["max_new_tokens"]
+    assert shapes == [(3, cache_length(longest))] * 2 and static.run_rows is None
+    dynamic = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="false").generate_chat(requests)
+    assert [r.text for r in results] == [r.text for r in dynamic]
+
+
 def test_the_fast_path_is_the_default_where_it_applies_and_says_why_not(tiny_dense, tiny_moe, tmp_path, caplog):
     """`static_cache=auto` takes the compiled decode unless a reason against it holds; the reason is logged."""
     from peft import LoraConfig, get_peft_model

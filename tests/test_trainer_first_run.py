@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from covip.model_adapters.qwen3_vl import cache_length
 from covip.model_adapters.tiny_qwen3 import build_tiny_qwen3_vl
 from covip.trainer.cli import example_config, main
 from covip.trainer.config import resolve
-from covip.trainer.train import build_trainer, rollout_cache
+from covip.trainer.data import build_rows, load_samples
+from covip.trainer.train import build_trainer, longest_rollout, rollout_cache
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -96,7 +98,8 @@ def test_fast_rollouts_use_the_static_cache_with_the_policy_in_eval_mode(tmp_pat
     generate = policy.generate
 
     def spy(*args, **kwargs):
-        seen.append((policy.training, any(m.training for m in policy.modules()), kwargs["generation_config"]))
+        config = kwargs["generation_config"]
+        seen.append((policy.training, any(m.training for m in policy.modules()), config, kwargs["input_ids"].shape[1]))
         return generate(*args, **kwargs)
 
     policy.generate = spy
@@ -104,8 +107,11 @@ def test_fast_rollouts_use_the_static_cache_with_the_policy_in_eval_mode(tmp_pat
         trainer.train()
     finally:
         del policy.generate
-    [(training, any_training, generation_config)] = seen
+    [(training, any_training, generation_config, prompt_tokens)] = seen
     assert not training and not any_training, "rollouts sample the policy without dropout"
     assert generation_config.cache_implementation == "static"
+    rows = build_rows(load_samples(str(data))[1], data)
+    assert longest_rollout(rows, trainer.processing_class, 6) == prompt_tokens + 6, "the cache is sized exactly"
+    assert generation_config.max_cache_len == cache_length(prompt_tokens + 6)
     assert policy.training, "training resumes in train mode"
     assert trainer.state.global_step == 1

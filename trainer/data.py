@@ -120,12 +120,24 @@ def _open(path: str) -> Image.Image:
         return im.convert("RGB")
 
 
+def row_prompt(task: str, sample_json: str) -> list[dict]:
+    """A row's prompt messages, with image placeholders, from its task and sample."""
+    sample = sample_from_dict(json.loads(sample_json))
+    return caption_prompt(sample) if task == CAPTION else recognition_prompt(sample)
+
+
+def image_sizes(paths: Sequence[str]) -> list[tuple[int, int]]:
+    """(height, width) of each image, read from the file headers without decoding the pixels."""
+    sizes = []
+    for path in paths:
+        with Image.open(path) as im:
+            sizes.append((im.height, im.width))
+    return sizes
+
+
 def _materialise(batch: dict[str, list]) -> dict[str, list]:
     """Dataset transform: build each row's prompt from its task and open its images."""
-    prompts = []
-    for task, blob in zip(batch["task"], batch["sample"], strict=True):
-        sample = sample_from_dict(json.loads(blob))
-        prompts.append(caption_prompt(sample) if task == CAPTION else recognition_prompt(sample))
+    prompts = [row_prompt(task, blob) for task, blob in zip(batch["task"], batch["sample"], strict=True)]
     images = [[_open(p) for p in paths] for paths in batch["image_paths"]]
     return {"prompt": prompts, "images": images, "task": batch["task"], "sample": batch["sample"]}
 

@@ -23,11 +23,11 @@ from trl.import_utils import is_vllm_available
 
 from covip.judges.registry import make_judge
 from covip.model_adapters import gqa_decode
-from covip.model_adapters.qwen3_vl import load_qwen3_vl
+from covip.model_adapters.qwen3_vl import cache_length, load_qwen3_vl, prompt_length
 from covip.trainer import config as config_mod
 from covip.trainer.checkpoints import CheckpointMarker, latest_checkpoint, read_marker
 from covip.trainer.config import SetupError, TrainConfig
-from covip.trainer.data import build_rows, load_samples, training_dataset
+from covip.trainer.data import build_rows, image_sizes, load_samples, row_prompt, training_dataset
 from covip.trainer.rewards import (
     CapEvalReward,
     Reward,
@@ -208,18 +208,39 @@ def rollout_cache(config: TrainConfig, model_config: Any) -> str | None:
     return None
 
 
-def use_fast_rollouts(trainer: CoViPGRPOTrainer, config: TrainConfig) -> None:
+def longest_rollout(rows: list[dict[str, Any]], processor: Any, completion_tokens: int) -> int:
+    """Tokens of the run's longest rollout: its longest prompt (text and image tokens, from the image headers)
+    plus the completion budget."""
+    longest = 0
+    for row in rows:
+        text = processor.apply_chat_template(
+            row_prompt(row["task"], row["sample"]), tokenize=False, add_generation_prompt=True
+        )
+        longest = max(longest, prompt_length(processor, text, image_sizes(row["image_paths"])))
+    return longest + completion_tokens
+
+
+def use_fast_rollouts(trainer: CoViPGRPOTrainer, config: TrainConfig, rows: list[dict[str, Any]], processor) -> None:
     """The adapter's decode path for transformers rollouts: a static KV cache (compiled with CUDA graphs on a
-    GPU: TRL turns compilation off, this turns it back on), packed GQA decode attention, eval-mode policy."""
+    GPU: TRL turns compilation off, this turns it back on), packed GQA decode attention, eval-mode policy.
+    The cache has one length for the whole run, that of its longest rollout (rounded up as the adapter rounds
+    it), so that the decoding step compiles once whatever the order of the prompts."""
     cache = rollout_cache(config, trainer.model.config)
     if cache is None:
         return
     trainer.generation_config.cache_implementation = cache
+    trainer.generation_config.max_cache_len = cache_length(
+        longest_rollout(rows, processor, config.max_completion_length)
+    )
     trainer.generation_config.disable_compile = False
     trainer.eval_mode_rollouts = True
     if config.attn_implementation == "sdpa":
         gqa_decode.use_for_text(trainer.accelerator.unwrap_model(trainer.model))
-    logger.info("rollouts decode with a %s cache, the policy in eval mode", cache)
+    logger.info(
+        "rollouts decode with a %s cache of %d tokens, the policy in eval mode",
+        cache,
+        trainer.generation_config.max_cache_len,
+    )
 
 
 def lora_config(config: TrainConfig):
@@ -297,7 +318,7 @@ def build_trainer(
         peft_config=lora_config(config),
         callbacks=[marker, *callbacks],
     )
-    use_fast_rollouts(trainer, config)
+    use_fast_rollouts(trainer, config, rows, processor)
     return trainer
 
 

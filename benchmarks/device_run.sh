@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One GPU-machine call: install the carried wheels, record the environment, then run the named benchmarks in
+# order, each under its own time limit, so that one failing or overrunning does not cost the others.
+#
+#   bash benchmarks/device_run.sh throughput judge          # results and logs under $OUT (or ./device_out)
+#   FULL_EVAL_PER_BUCKET=120 bash benchmarks/device_run.sh full_eval
+#
+# Expects, carried beside the working tree: .whl/ (benchmarks/README.md says which wheels), runs/bench and
+# runs/judge_bench (the `prepare` outputs), runs/trainer_bench.
+set -u -o pipefail
+OUT=${OUT:-device_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || exit 1
+export PYTHONPATH=/tmp/site
+python3 - > "$OUT/env.txt" 2>&1 <<'EOF'
+import importlib, importlib.metadata as md, subprocess
+for name in ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "lmms_eval", "pyarrow", "fsspec",
+             "huggingface_hub", "pandas", "typing_extensions", "pydantic"):
+    try:
+        print(name, md.version(name))
+    except md.PackageNotFoundError:
+        print(name, "missing")
+for module in ("datasets", "trl", "lmms_eval.models.chat.qwen3_vl"):
+    try:
+        importlib.import_module(module)
+        print("import", module, "ok")
+    except Exception as exc:  # reported, then each benchmark fails on its own
+        print("import", module, "FAILED", type(exc).__name__, exc)
+print(subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv"],
+                     capture_output=True, text=True).stdout)
+EOF
+cat "$OUT/env.txt"
+
+step() {  # name, time limit in seconds, command...
+  local name=$1 limit=$2
+  shift 2
+  echo "=== $name (limit ${limit}s)"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  echo "=== $name exit $?"
+  tail -n 25 "$OUT/$name.log"
+}
+
+for name in "$@"; do
+  case $name in
+    throughput) step throughput 330 python3 benchmarks/qwen3_vl_throughput.py run --inputs runs/bench \
+                  --out "$OUT/throughput.json" --builtin-batches 128 --our-batches 128 --our-samples 256 ;;
+    judge) step judge 200 python3 benchmarks/judge_hf.py run --inputs runs/judge_bench --out "$OUT/judge.json" ;;
+    trainer) step trainer 540 python3 benchmarks/trainer_step.py run --inputs runs/trainer_bench \
+               --out "$OUT/trainer.json" --runs reference_dynamic:2,reference:3 ;;
+    full_eval) step full_eval 560 python3 benchmarks/full_eval.py --tokenizer runs/bench/tokenizer \
+                 --out "$OUT/full_eval.json" --per-bucket "${FULL_EVAL_PER_BUCKET:-350}" ;;
+    *) echo "unknown step $name" ;;
+  esac
+done

@@ -1,0 +1,109 @@
+"""The GPU benchmarks' CPU smoke modes: each script runs end to end with 2-layer models and the tiny tokenizer,
+importing `covip.*` exactly as on the GPU machine (from the working tree, through `benchmarks/worktree.py`).
+Nothing is measured here; the scripts are checked before GPU time is spent on them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+# lmms-eval's built-in qwen3_vl module imports decord (for videos) at the top: without it the built-in cannot run
+needs_builtin = pytest.mark.skipif(
+    importlib.util.find_spec("decord") is None,
+    reason="lmms-eval's qwen3_vl imports decord: pip install decord==0.6.0 to check the built-in's path",
+)
+
+
+def script(*args: str | Path, timeout: int = 600) -> str:
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def throughput_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    script(BENCH / "qwen3_vl_throughput.py", "prepare", "--out", out, "--samples", 2, "--smoke")
+    return out
+
+
+@needs_builtin
+def test_throughput_smoke_runs_the_real_builtin_and_our_adapter(throughput_inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["--builtin-batches", 2, "--our-batches", 2, "--our-samples", 4, "--cag-batch", 2, "--cag-repeats", 1]
+    script(BENCH / "qwen3_vl_throughput.py", "run", "--inputs", throughput_inputs, "--out", out, "--smoke", *args)
+    report = json.loads(out.read_text())
+    assert report["prompt_tokens_ours"] == report["prompt_tokens_builtin"], "both paths see the same prompts"
+    assert report["builtin"]["2"]["output_tokens"] == [8] and report["ours"]["2"]["output_tokens"] == [8]
+    assert report["cag"]["same_answers"] == 2 and report["covip_modules"] > 0
+
+
+def test_judge_smoke_scores_and_generates(tmp_path: Path) -> None:
+    inputs = tmp_path / "judge"
+    script(BENCH / "judge_hf.py", "prepare", "--out", inputs, "--per-bucket", 1, "--smoke")
+    out = tmp_path / "r.json"
+    script(BENCH / "judge_hf.py", "run", "--inputs", inputs, "--out", out, "--smoke", "--sequential-tokens", 4)
+    report = json.loads(out.read_text())
+    assert report["questions"] == 90 and report["captions"] == 4
+    score = report["score"]
+    assert score["letters"]["error"] == 0 and sum(score["letters"].values()) == 90
+    assert score["shared_prefixes"] == 4, "each caption's tokens are encoded once"
+    assert report["one_at_a_time"]["questions"] == 2
+
+
+@needs_builtin
+def test_full_eval_smoke_runs_every_stage(throughput_inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["--per-bucket", 1, "--batch", 2, "--new-tokens", 4, "--builtin-batch", 2, "--builtin-slice", 4]
+    script(
+        BENCH / "full_eval.py", "--tokenizer", throughput_inputs / "tokenizer", "--out", out, "--data", tmp_path / "d",
+        "--smoke", "--sequential-tokens", 4, *args,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert list(report["stages"]) == ["load_policy", "generate", "load_judge", "judge", "aggregate"]
+    assert report["samples"] == 4 and report["questions"] == 90 and report["output_tokens"] == [4]
+    assert sorted(report["accuracy_by_bucket"]) == ["1", "2", "3", "4"]
+    assert report["reference_way_extrapolated"]["builtin_qwen3_vl"]["slice_samples"] == 4
+
+
+def test_trainer_step_smoke_compares_the_rollout_paths(tmp_path: Path) -> None:
+    inputs, out = tmp_path / "trainer", tmp_path / "r.json"
+    script(BENCH / "trainer_step.py", "prepare", "--out", inputs, "--samples", 2, "--smoke")
+    runs = ("reference_dynamic", "reference")
+    args = ["--inputs", inputs, "--out", out, "--smoke", "--runs", ",".join(f"{r}:1" for r in runs)]
+    script(BENCH / "trainer_step.py", "run", *args)
+    report = json.loads(out.read_text())
+    assert [report[k]["rollout_cache"] for k in runs] == ["dynamic", "static"]
+    assert all(len(report[k]["steps"]) == 1 for k in runs) and report["covip_modules"] > 0
+
+
+CATCH = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import worktree
+dirs = worktree.package_dirs()
+dirs.pop("covip.model_adapters")  # the mapping the trainer benchmark once missed
+worktree.use_working_tree()
+sys.meta_path[0].dirs = dirs
+import covip.model_adapters.processes  # served by the installed package's finder here, absent on the GPU machine
+try:
+    worktree.check_working_tree()
+except RuntimeError as exc:
+    print("caught:", exc)
+"""
+
+
+def test_a_package_missing_from_the_import_map_fails_here_as_on_the_gpu() -> None:
+    assert "caught: modules not loaded from the working tree" in script("-c", CATCH, BENCH)
