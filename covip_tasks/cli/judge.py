@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from covip.judges.registry import BACKENDS, make_judge
+from covip.tasks.cli import repic
 from covip.tasks.results.records import RECORD_KEY, CaptionRecord
 from covip.tasks.results.run import RunError, find_runs, read_run
 from covip.tasks.scoring import metrics
@@ -203,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--options", metavar="JSON", help="judge options as one JSON object (like COVIP_JUDGE_OPTIONS)")
     s.add_argument("--out", help=f"output directory (default RUN_DIR/{OUT_DIRNAME}/<judge id>)")
     s.add_argument("--allow-errors", action="store_true", help="exit 0 even if some judge calls failed")
+    # every argument after `repic` goes to its own parser (`covip-judge repic --help`)
+    r = sub.add_parser("repic", help="score RePIC caption files (name precision / recall / F1)", prefix_chars="\0")
+    r.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    if args.command == "repic":
+        return repic.main(args.argv)
     try:
         return score(args)
     except (BadRun, RunError, ValueError, FileNotFoundError) as exc:

@@ -161,4 +161,36 @@ class DiagnosticRecord(Model):
         return self
 
 
-Record = CaptionRecord | DiagnosticRecord
+class RepicRecord(Model):
+    """A RePIC captioning sample (docs/protocol.md §7.2): the caption, its ground-truth concept keys, the concepts the
+    model was shown, and the task's candidate pool with each concept's display name (both metrics need the pool)."""
+
+    kind: Literal["repic"] = "repic"
+    sample_id: NonEmpty
+    bucket: Literal[1, 2, 4]
+    mode: Literal["skip", "retrieval"]
+    image: NonEmpty  # the query image as the query file names it (a RePIC caption row's image_path)
+    gt: list[NonEmpty]
+    shown: list[NonEmpty]
+    pool: dict[NonEmpty, NonEmpty]
+    request: NonEmpty
+    caption: str
+    model_blocked: str | None = None
+
+    @property
+    def answer(self) -> str:
+        """The model's answer this record scores."""
+        return self.caption
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RepicRecord:
+        if len(self.gt) != self.bucket or len(set(self.gt)) != len(self.gt):
+            raise ValueError(f"gt must hold {self.bucket} distinct keys, got {self.gt}")
+        if any(key not in self.pool for key in self.gt):
+            raise ValueError(f"every gt key must be in the pool: {[k for k in self.gt if k not in self.pool]}")
+        if len(set(self.shown)) != len(self.shown):
+            raise ValueError(f"a shown concept repeats: {self.shown}")
+        return self
+
+
+Record = CaptionRecord | DiagnosticRecord | RepicRecord

@@ -13,7 +13,9 @@ Acc− the share of negative-concept questions answered D (nothing leaked), micr
 paper does; the `_macro` variants average per-sample percentages. An `invalid`, `error` or `blocked` verdict is
 wrong for both, and counted. Recognition F1: the positive concepts' names mentioned in the caption against all
 context names mentioned. Diagnostics (§4): LSD token F1 of the extracted answer, LAR the binary verdict, ITR whether
-the trigger was said; each a per-sample score in percent.
+the trigger was said; each a per-sample score in percent. RePIC (§7.2): per-sample slot counts (correct, miss,
+slots) under the `repic` preset and under the corrected name matching (`covip.tasks.repic.scoring`), pooled into
+precision, recall and F1 over the task's samples as RePIC pools them over a file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from covip.tasks.repic.scoring import Score, name_outcomes, repic_outcomes
 from covip.tasks.results.records import (
     ERROR,
     INVALID,
@@ -32,6 +35,7 @@ from covip.tasks.results.records import (
     DiagnosticRecord,
     Question,
     Record,
+    RepicRecord,
     Verdict,
 )
 
@@ -184,7 +188,38 @@ def diagnostic_values(record: DiagnosticRecord) -> dict[str, Any]:
     return {"itr_recall": score, **blocked}
 
 
+# --- RePIC --------------------------------------------------------------------------------------------------------
+
+
+def repic_values(record: RepicRecord) -> dict[str, Any]:
+    """Slot counts under the `repic` preset (`precision`, `recall`, `f1`) and the corrected metric (`name_*`); the
+    recall values carry the sample's percent `score` and its query `image` for lmms-eval's CLT stderr, clustered by
+    image (RePIC asks about several concept combinations of one photo). `retrieval_recall`: the share of
+    ground-truth concepts the model was shown (100 when retrieval is skipped)."""
+    values: dict[str, Any] = {}
+    for prefix, outcomes in (
+        ("", repic_outcomes(record.gt, record.caption, record.pool, record.bucket)),
+        ("name_", name_outcomes(record.gt, record.caption, record.pool, record.bucket)),
+    ):
+        score = Score.of(outcomes)
+        counts = {"image": record.image, "correct": score.correct, "miss": score.miss, "slots": score.slots}
+        values[f"{prefix}precision"] = counts
+        values[f"{prefix}recall"] = {**counts, "score": score.recall}
+        values[f"{prefix}f1"] = counts
+    shown = sum(key in record.shown for key in record.gt)
+    values["retrieval_recall"] = {
+        "image": record.image,
+        "correct": shown,
+        "total": len(record.gt),
+        "score": 100.0 * shown / len(record.gt),
+    }
+    values["model_blocked"] = int(record.model_blocked is not None)
+    return values
+
+
 def sample_values(record: Record) -> dict[str, Any]:
+    if isinstance(record, RepicRecord):
+        return repic_values(record)
     return caption_values(record) if isinstance(record, CaptionRecord) else diagnostic_values(record)
 
 
@@ -213,6 +248,25 @@ def total(values: list[int]) -> int:
     return sum(values)
 
 
+def _pooled(values: list[dict[str, Any]]) -> Score:
+    return Score(sum(v["correct"] for v in values), sum(v["miss"] for v in values), sum(v["slots"] for v in values))
+
+
+def pooled_precision(values: list[dict[str, Any]]) -> float:
+    """RePIC's precision over every slot of the task: correct / (correct + miss), in percent (0 when none)."""
+    return _pooled(values).precision
+
+
+def pooled_recall(values: list[dict[str, Any]]) -> float:
+    """RePIC's recall over every slot of the task: correct / slots, in percent."""
+    return _pooled(values).recall
+
+
+def pooled_f1(values: list[dict[str, Any]]) -> float:
+    """RePIC's F1 of the pooled precision and recall, in percent."""
+    return _pooled(values).f1
+
+
 AGGREGATIONS: dict[str, Callable[[list[Any]], float]] = {
     "acc_pos": micro,
     "acc_neg": micro,
@@ -228,6 +282,13 @@ AGGREGATIONS: dict[str, Callable[[list[Any]], float]] = {
     "lsd_exact": total,
     "lsd_partial": total,
     "lsd_zero": total,
+    "precision": pooled_precision,
+    "recall": pooled_recall,
+    "f1": pooled_f1,
+    "name_precision": pooled_precision,
+    "name_recall": pooled_recall,
+    "name_f1": pooled_f1,
+    "retrieval_recall": micro,
 }
 
 
@@ -240,6 +301,7 @@ def aggregation_of(declared: str) -> Callable[[list[Any]], float]:
     """The function a task YAML's `aggregation` names: lmms-eval's `mean`, or `!function covip...metrics.<name>`."""
     name = declared.rsplit(".", 1)[-1]
     functions = {"mean": mean, "micro": micro, "macro": macro, "total": total}
+    functions |= {f.__name__: f for f in (pooled_precision, pooled_recall, pooled_f1)}
     if name not in functions:
         raise ValueError(f"unknown aggregation {declared!r}; CoViP tasks use {sorted(functions)}")
     return functions[name]
