@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-FAMILIES = ("caption", "lsd", "lar", "itr")
+FAMILIES = ("caption", "lsd", "lar", "itr", "repic")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def catalogue() -> Catalogue:
             groups[doc["group"]] = tuple(doc["task"])
             continue
         kwargs = doc.get("dataset_kwargs") or {}
-        family = "caption" if "bucket" in kwargs else kwargs.get("task")
+        family = kwargs.get("task", "caption" if "bucket" in kwargs else None)  # RePIC tasks have both
         if family not in FAMILIES:
             raise ValueError(f"{path}: task {doc.get('task')!r} has an unknown family {family!r}")
         tasks[doc["task"]] = TaskInfo(

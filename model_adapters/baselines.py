@@ -13,7 +13,9 @@ All but the oracle see only the messages a real model would get. On the diagnost
 ITR) they behave the same way: the oracle answers from the answer key; shortcut and retrieval
 recall dialogues in the user's words (all of them, or the visually matched ones) without
 answering the question; blind says something generic. They answer CAG variants exactly as the
-direct ones: CAG is a prompting strategy for models, not for these rules.
+direct ones: CAG is a prompting strategy for models, not for these rules. On RePIC's tasks the oracle names the
+ground-truth concepts by the display names the prompt shows; shortcut recites every shown concept's line;
+retrieval the lines of the shown concepts it matches visually in the query.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tqdm import tqdm
 from covip.model_adapters.processes import process_device
 from covip.model_adapters.visual_match import MATCH_THRESHOLD, match_concepts, match_scores
 from covip.tasks.prompts import parse_user_turn
+from covip.tasks.repic.prompt import oracle_caption, parse_repic_turn
 
 GENERIC_CAPTION = "A photo of a few colourful objects arranged on a busy, cluttered background."
 _USER_LINE = re.compile(r"^\s*User:\s*(.+?)\s*$", re.MULTILINE)
@@ -42,6 +45,12 @@ def recall_caption(dialogues: list[str]) -> str:
         said = " ".join(_USER_LINE.findall(dialogue)) or dialogue.strip()
         parts.append(f"As you told me: {said}")
     return "In this photo I see someone I remember. " + " ".join(parts)
+
+
+def read_turn(messages: list[dict], doc: dict) -> tuple[list, list[str], Any]:
+    """(context images, their texts, query image) as the model sees them: a RePIC prompt's texts are its concepts'
+    `Name: <...>, Info: ...` lines, CoViP's are dialogues."""
+    return parse_repic_turn(messages) if doc.get("task") == "repic" else parse_user_turn(messages)
 
 
 class Baseline(lmms):
@@ -86,12 +95,14 @@ class OracleBaseline(Baseline):
             return f"They were {doc['last_action']}."
         if task == "itr":
             return f"{doc['trigger']}! I remember them."
+        if task == "repic":  # the ground truth by the display names the prompt shows
+            return oracle_caption(doc["gt_names"])
         return recall_caption([doc["concepts"][i]["dialogue"] for i in doc["positives"]])
 
 
 class ShortcutBaseline(Baseline):
     def caption(self, messages: list[dict], doc: dict) -> str:
-        _, dialogues, _ = parse_user_turn(messages)
+        _, dialogues, _ = read_turn(messages, doc)
         return recall_caption(dialogues)
 
 
@@ -102,8 +113,8 @@ class BlindBaseline(Baseline):
 
 class RetrievalBaseline(Baseline):
     def caption(self, messages: list[dict], doc: dict) -> str:
-        images, dialogues, query = parse_user_turn(messages)
-        if doc.get("task", "caption") == "caption":  # one context image per concept: one match per query object
+        images, dialogues, query = read_turn(messages, doc)
+        if doc.get("task", "caption") in ("caption", "repic"):  # one image per concept: one match per query object
             matched = match_concepts(images, query)
         else:  # a memory stream shows the same concept many times: recall every memory that matches
             matched = [i for i, score in enumerate(match_scores(images, query)) if score >= MATCH_THRESHOLD]

@@ -144,9 +144,10 @@ def check_data(tasks: list[str]) -> None:
     """Every selected task's dataset is where the run will look for it."""
     from covip.tasks.catalogue import catalogue
     from covip.tasks.data.sources import missing_data
+    from covip.tasks.repic.dataset import missing_data as missing_repic_data
 
     for family in sorted({catalogue().tasks[t].family for t in tasks}):
-        problem = missing_data(family)
+        problem = missing_repic_data() if family == "repic" else missing_data(family)
         if problem:
             raise BadInput(problem)
 

@@ -25,10 +25,17 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from covip.tasks.catalogue import TaskInfo, catalogue
 from covip.tasks.results.pricing import estimated_cost_usd
-from covip.tasks.results.records import IDENTITY_KEY, RECORD_KEY, CaptionRecord, DiagnosticRecord, Record
+from covip.tasks.results.records import (
+    IDENTITY_KEY,
+    RECORD_KEY,
+    CaptionRecord,
+    DiagnosticRecord,
+    Record,
+    RepicRecord,
+)
 
 RESULTS_SUFFIX = "_results.json"
-_RECORD = TypeAdapter(Annotated[CaptionRecord | DiagnosticRecord, Field(discriminator="kind")])
+_RECORD = TypeAdapter(Annotated[CaptionRecord | DiagnosticRecord | RepicRecord, Field(discriminator="kind")])
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,7 @@ def read_run(root: Path, limits: Limits = LIMITS) -> Run:
 
 
 def _read_samples(run: Run, log: TaskRun, limits: Limits) -> None:
-    kind = "caption" if log.info.family == "caption" else "diagnostic"
+    kind = log.info.family if log.info.family in ("caption", "repic") else "diagnostic"
     with open(log.samples_file, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if lineno > limits.records_per_task:
@@ -280,7 +287,11 @@ def _read_samples(run: Run, log: TaskRun, limits: Limits) -> None:
                 record = _RECORD.validate_python(row[RECORD_KEY])
             except ValidationError as exc:
                 for error in exc.errors():
-                    loc = error["loc"][1:] if error["loc"][:1] in (("caption",), ("diagnostic",)) else error["loc"]
+                    loc = (
+                        error["loc"][1:]
+                        if error["loc"][:1] in (("caption",), ("diagnostic",), ("repic",))
+                        else error["loc"]
+                    )
                     place = ".".join(str(part) for part in loc)  # without the union's tag: the record's own fields
                     run.problem(log.samples_file, f"{where}: {RECORD_KEY}.{place}".rstrip("."), error["msg"])
                 continue

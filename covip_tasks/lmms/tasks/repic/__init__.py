@@ -1,0 +1,1 @@
+"""RePIC task YAMLs."""
