@@ -4,6 +4,7 @@
 #
 #   bash benchmarks/device_run.sh throughput judge          # results and logs under $OUT (or ./device_out)
 #   FULL_EVAL_PER_BUCKET=120 bash benchmarks/device_run.sh full_eval
+#   TRAINER_RUNS=reference_dynamic:2,reference:3 bash benchmarks/device_run.sh builtin trainer
 #
 # Expects, carried beside the working tree: .whl/ (benchmarks/README.md says which wheels), runs/bench and
 # runs/judge_bench (the `prepare` outputs), runs/trainer_bench.
@@ -46,9 +47,11 @@ for name in "$@"; do
   case $name in
     throughput) step throughput 330 python3 benchmarks/qwen3_vl_throughput.py run --inputs runs/bench \
                   --out "$OUT/throughput.json" --builtin-batches 128 --our-batches 128 --our-samples 256 ;;
+    builtin) step builtin 200 python3 benchmarks/qwen3_vl_throughput.py run --inputs runs/bench \
+               --out "$OUT/builtin.json" --builtin-batches 128 --our-batches "" ;;
     judge) step judge 200 python3 benchmarks/judge_hf.py run --inputs runs/judge_bench --out "$OUT/judge.json" ;;
     trainer) step trainer 540 python3 benchmarks/trainer_step.py run --inputs runs/trainer_bench \
-               --out "$OUT/trainer.json" --runs reference_dynamic:2,reference:3 ;;
+               --out "$OUT/trainer.json" --runs "${TRAINER_RUNS:-reference_dynamic:2,reference:3}" ;;
     full_eval) step full_eval 560 python3 benchmarks/full_eval.py --tokenizer runs/bench/tokenizer \
                  --out "$OUT/full_eval.json" --per-bucket "${FULL_EVAL_PER_BUCKET:-350}" ;;
     *) echo "unknown step $name" ;;

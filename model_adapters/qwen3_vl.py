@@ -322,17 +322,17 @@ class Qwen3VL(ChatAdapter):
             raise ValueError("the task gives no max_new_tokens; set generation_kwargs.max_new_tokens")
         return {**kwargs, "pad_token_id": self.pad_id, "eos_token_id": sorted(self.eos_ids)}
 
-    def cache_kwargs(self, prompt_len: int, max_new_tokens: int) -> dict[str, Any]:
+    def cache_kwargs(self, tokens: int) -> dict[str, Any]:
         """A static KV cache makes transformers compile the decoding step (CUDA graphs on GPU) instead of
         launching every kernel from Python per token. The compiled step is specific to the cache's shape, so
-        every batch of a run has the same rows (`rows_for`) and one cache length: that of the run's longest
-        request (`generate_until`), rounded up to `CACHE_LENGTH_STEP` (transformers also keeps the largest
-        length it has seen). A run through lmms-eval compiles once. CAG's KV reuse cuts its cache back to the
-        prefix, which a static cache cannot do: it stays on the dynamic cache."""
+        every batch of a run has the same rows (`rows_for`) and one cache length: that of the longest request
+        (prompt + new tokens, `tokens`) of the call or, through lmms-eval, of the whole run (`generate_until`),
+        rounded up to `CACHE_LENGTH_STEP` (transformers also keeps the largest length it has seen). A run
+        through lmms-eval compiles once. CAG's KV reuse cuts its cache back to the prefix, which a static cache
+        cannot do: it stays on the dynamic cache."""
         if not self.static_cache:
             return {}
-        tokens = max(prompt_len + max_new_tokens, self.run_tokens)
-        return {"cache_implementation": "static", "max_cache_len": cache_length(tokens)}
+        return {"cache_implementation": "static", "max_cache_len": cache_length(max(tokens, self.run_tokens))}
 
     def rows_for(self, n_requests: int) -> int:
         """Rows of every batch: with a static cache all batches of a run are padded to one size (`batch_size`,
@@ -343,8 +343,9 @@ class Qwen3VL(ChatAdapter):
         """lmms-eval's entry point. With a static cache, the run's shape is fixed first: its size fixes the rows of
         every batch, and its longest request (prompt + new tokens) the cache length, so that the decoding step
         compiles once even though the base class windows the run and each window sorts its own batches."""
-        if self.static_cache:
-            self.run_rows, self.run_tokens = len(requests), self.longest(requests)
+        if self.static_cache:  # one window is one generate_chat call, which sizes its own cache
+            self.run_rows = len(requests)
+            self.run_tokens = self.longest(requests) if len(requests) > self.WINDOW else 0
         try:
             return super().generate_until(requests)
         finally:
@@ -361,9 +362,9 @@ class Qwen3VL(ChatAdapter):
                     longest = max(longest, self.length(chat) + new)
         return longest
 
-    def batches(self, requests: list[ChatRequest]) -> list[list[int]]:
+    def batches(self, requests: list[ChatRequest], lengths: list[int] | None = None) -> list[list[int]]:
         """Indices grouped by generation settings, longest prompt first, `batch_size` at a time."""
-        lengths = [self.length(r) for r in requests]
+        lengths = lengths or [self.length(r) for r in requests]
         key = [repr(sorted(r.gen_kwargs.items())) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: (key[i], -lengths[i]))
         out = []
@@ -394,8 +395,10 @@ class Qwen3VL(ChatAdapter):
     def generate_chat(self, requests: list[ChatRequest]) -> list[Reply]:
         """Batches in a pipeline: one worker thread prepares batch k+1 and decodes batch k-1's tokens while the
         GPU generates batch k (the worker is the only user of the tokenizer, which is not thread-safe)."""
-        batches = self.batches(requests)
+        lengths = [self.length(r) for r in requests]
+        batches = self.batches(requests, lengths)
         rows = self.rows_for(len(requests)) if self.static_cache else None
+        longest = max(n + int(r.gen_kwargs.get("max_new_tokens") or 0) for n, r in zip(lengths, requests, strict=True))
         decoded = []
         with ThreadPoolExecutor(1, thread_name_prefix="covip-prepare") as worker:
 
@@ -412,7 +415,7 @@ class Qwen3VL(ChatAdapter):
                     **self.device_inputs(prepared.inputs),
                     **self.device_inputs(prepared.vision),
                     **gen,
-                    **self.cache_kwargs(prompt_len, gen["max_new_tokens"]),
+                    **self.cache_kwargs(max(prompt_len + gen["max_new_tokens"], longest)),
                 )
                 tokens = out[: len(batch), prompt_len:].cpu()
                 decoded.append(worker.submit(self.replies, tokens, 0, prepared.prompt_tokens))

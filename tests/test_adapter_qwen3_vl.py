@@ -149,9 +149,9 @@ def test_static_cache_with_padded_batches_gives_the_dynamic_cache_outputs(tiny_d
     """The fast path's outputs, batches padded to one size included, equal plain `generate`'s in float32."""
     dynamic = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="false")
     static = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="true")
-    assert dynamic.cache_kwargs(10, 5) == {}
-    assert static.cache_kwargs(10, 5) == {"cache_implementation": "static", "max_cache_len": CACHE_LENGTH_STEP}
-    assert static.cache_kwargs(CACHE_LENGTH_STEP, 1)["max_cache_len"] == 2 * CACHE_LENGTH_STEP
+    assert dynamic.cache_kwargs(15) == {}
+    assert static.cache_kwargs(15) == {"cache_implementation": "static", "max_cache_len": CACHE_LENGTH_STEP}
+    assert static.cache_kwargs(CACHE_LENGTH_STEP + 1)["max_cache_len"] == 2 * CACHE_LENGTH_STEP
     requests = caption_requests(4)
     shapes = []
     generate = static.model.generate
@@ -177,6 +177,7 @@ def test_a_run_through_generate_until_has_one_cache_shape(tiny_dense):
     from covip.model_adapters.qwen3_vl import cache_length
 
     static = Qwen3VL(pretrained=str(tiny_dense), batch_size=3, static_cache="true")
+    static.WINDOW = 2  # two windows: the run's longest request sizes the cache of both
     requests = caption_requests(4)
     static.task_dict = {"t": {"test": [r.messages for r in requests]}}
     instances = [
