@@ -199,7 +199,7 @@ class PromptRunner:
             return answer
 
         self.stats.calls += len(bodies)
-        async with self.backend.batch_session(self.cache, f"judge {self.spec.model}") as batch:
+        async with self.backend.batch_session(self.cache, f"judge {self.spec.model}", self.retry) as batch:
             results = await batch.run(bodies, answered)
         for worst in reserved.values():  # never answered: billed nothing
             if self.budget is not None:

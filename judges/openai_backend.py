@@ -22,7 +22,7 @@ from covip.judges.backends import Complete, EmptyAnswer, api_key_from_env
 from covip.judges.budget import PricedText, Usage
 from covip.judges.cache import JudgeCache
 from covip.judges.openai_batch import OpenAIBatch
-from covip.judges.resilience import Transient, retry_after_seconds
+from covip.judges.resilience import RetryPolicy, Transient, retry_after_seconds
 
 STANDARD = ("temperature", "top_p", "seed", "max_tokens")
 EXTRA = ("top_k", "min_p")
@@ -124,12 +124,12 @@ class OpenAIBackend:
             await client.close()
 
     @asynccontextmanager
-    async def batch_session(self, cache: JudgeCache, label: str) -> AsyncIterator[OpenAIBatch]:
+    async def batch_session(self, cache: JudgeCache, label: str, retry: RetryPolicy) -> AsyncIterator[OpenAIBatch]:
         """The Batch API of this server, its pending batches tracked in `cache`."""
         client = self.client()
         endpoint = json.dumps({"backend": self.name, "base_url": self.base_url})
         try:
-            yield OpenAIBatch(client, cache, endpoint, label, poll_interval=self.batch_poll_interval)
+            yield OpenAIBatch(client, cache, endpoint, label, self.classify, self.batch_poll_interval, retry)
         finally:
             await client.close()
 

@@ -21,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from covip.judges.budget import BudgetExceeded
 from covip.judges.cache import JudgeCache
+from covip.judges.resilience import Classifier, RetryPolicy, call_with_retries
 
 T = TypeVar("T")
 CHAT_URL = "/v1/chat/completions"
@@ -86,9 +87,15 @@ class OpenAIBatch:
     cache: JudgeCache
     endpoint: str
     label: str
+    classify: Classifier  # which failures of a call (upload, submit, poll, download) are worth another try
     poll_interval: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_requests: int = MAX_REQUESTS
     max_file_bytes: int = MAX_FILE_BYTES
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """One API call, retried on transient failures: a rate limit must not end a day-long wait."""
+        return await call_with_retries(fn, self.classify, self.retry)
 
     async def run(
         self, bodies: dict[str, dict[str, Any]], answered: Callable[[str, dict[str, Any]], T]
@@ -119,7 +126,7 @@ class OpenAIBatch:
         with tqdm(total=sum(sizes.values()), desc=f"{self.label}: OpenAI batch", unit="request") as bar:
             while pending:
                 for batch_id in list(pending):
-                    batch = await self.client.batches.retrieve(batch_id)
+                    batch = await self.call(lambda b=batch_id: self.client.batches.retrieve(b))
                     counts = batch.request_counts
                     progress[batch_id] = counts.completed + counts.failed if counts else 0
                     if batch.status in ENDED:
@@ -134,9 +141,14 @@ class OpenAIBatch:
     async def submit(self, keys: list[str], lines: dict[str, bytes]) -> str:
         data = b"".join(lines[k] for k in keys)
         upload = ("covip_batch.jsonl", data, "application/jsonl")
-        uploaded = await self.client.files.create(file=upload, purpose="batch")
-        batch = await self.client.batches.create(
-            input_file_id=uploaded.id, endpoint=CHAT_URL, completion_window="24h", metadata={"source": "covip-bench"}
+        uploaded = await self.call(lambda: self.client.files.create(file=upload, purpose="batch"))
+        batch = await self.call(
+            lambda: self.client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint=CHAT_URL,
+                completion_window="24h",
+                metadata={"source": "covip-bench"},
+            )
         )
         self.cache.add_batch(batch.id, self.endpoint, keys)
         print(
@@ -154,7 +166,7 @@ class OpenAIBatch:
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            content = await self.client.files.content(file_id)
+            content = await self.call(lambda f=file_id: self.client.files.content(f))
             for line in content.text.splitlines():
                 if not line.strip():
                     continue

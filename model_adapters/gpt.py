@@ -161,7 +161,10 @@ class GPT(ApiAdapter):
         client = self.open_client()
         try:
             endpoint = json.dumps({"provider": self.provider, "base_url": self.base_url})
-            batch = OpenAIBatch(client, self.cache, endpoint, f"covip_gpt {self.model}", self.batch_poll_interval)
+            label = f"covip_gpt {self.model}"
+            batch = OpenAIBatch(
+                client, self.cache, endpoint, label, self.classify, self.batch_poll_interval, self.policy
+            )
             results = await batch.run({key: self.body(by_key[key]) for key in reserved}, answered)
         finally:
             await self.close_client(client)

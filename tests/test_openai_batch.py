@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fake_servers import (
+    OPENAI_BATCH,
     OPENAI_CHAT,
     FakeBatchAPI,
     FakeServer,
@@ -106,11 +107,14 @@ def test_failed_and_expired_batch_requests_are_errors_that_a_rerun_retries(tmp_p
 
     api.respond = respond
     api.end = ("expired", 4)  # the batch ends with only its first 4 requests answered
+    # the first poll is rate-limited: retried (else judge_many below would raise), never the end of the wait
+    srv.script(OPENAI_BATCH, Reply(429, {"error": {"message": "slow down"}}, {"retry-after": "0"}), method="GET")
     with srv:
         first = judge(srv, tmp_path / "c.sqlite", batch=True).judge_many(items(6))
         errors = [v for v in first if v.letter == "error"]
         assert len(errors) == 3 and any(v.qid == refused.qid for v in errors)  # 1 error line + 2 expired
         assert all("BatchRequestFailed" in v.detail for v in errors)
+
         api.respond = reply_to
         second = judge(srv, tmp_path / "c.sqlite", batch=True)
         assert all(v.letter != "error" for v in second.judge_many(items(6)))
