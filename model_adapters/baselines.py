@@ -6,8 +6,11 @@
   high Acc+ but it leaks everything, so Acc- must catch it.
 - `covip_blind`: one generic caption, no memory: the floor for Acc+.
 - `covip_retrieval`: training-free; decides which context concepts are in the query by
-  classical visual matching of the images (it never sees `positives`), then captions from the
-  matched dialogues.
+  classical visual matching of the images' colours (it never sees `positives`), then captions
+  from the matched dialogues.
+- `covip_structure`: the same with a stronger matcher: local features, a geometric alignment
+  and a pixel-wise check of each reference picture in the query (`structure_match.py`), which
+  tells look-alikes that share their colours apart.
 
 All but the oracle see only the messages a real model would get. On the diagnostics (LSD, LAR,
 ITR) they behave the same way: the oracle answers from the answer key; shortcut and retrieval
@@ -27,8 +30,8 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
+from covip.model_adapters import structure_match, visual_match
 from covip.model_adapters.processes import process_device
-from covip.model_adapters.visual_match import MATCH_THRESHOLD, match_concepts, match_scores
 from covip.tasks.prompts import parse_user_turn
 from covip.tasks.repic.prompt import oracle_caption, parse_repic_turn
 
@@ -112,10 +115,17 @@ class BlindBaseline(Baseline):
 
 
 class RetrievalBaseline(Baseline):
+    matcher = visual_match  # a matcher module: match_concepts, match_scores, MATCH_THRESHOLD
+
     def caption(self, messages: list[dict], doc: dict) -> str:
         images, dialogues, query = read_turn(messages, doc)
         if doc.get("task", "caption") in ("caption", "repic"):  # one image per concept: one match per query object
-            matched = match_concepts(images, query)
+            matched = self.matcher.match_concepts(images, query)
         else:  # a memory stream shows the same concept many times: recall every memory that matches
-            matched = [i for i, score in enumerate(match_scores(images, query)) if score >= MATCH_THRESHOLD]
+            scores = self.matcher.match_scores(images, query)
+            matched = [i for i, score in enumerate(scores) if score >= self.matcher.MATCH_THRESHOLD]
         return recall_caption([dialogues[i] for i in matched])
+
+
+class StructureBaseline(RetrievalBaseline):
+    matcher = structure_match

@@ -14,6 +14,7 @@ MANIFESTS = (
     ModelManifest("covip_shortcut", chat_class_path=f"{_BASELINES}.ShortcutBaseline"),
     ModelManifest("covip_blind", chat_class_path=f"{_BASELINES}.BlindBaseline"),
     ModelManifest("covip_retrieval", chat_class_path=f"{_BASELINES}.RetrievalBaseline"),
+    ModelManifest("covip_structure", chat_class_path=f"{_BASELINES}.StructureBaseline"),
 )
 
 # Real models (adapters issue): transformers, vLLM, OpenAI-compatible APIs, Gemini.

@@ -78,16 +78,21 @@ def _smooth(hist: np.ndarray) -> np.ndarray:
     return sum(k * np.roll(hist, int(o), axis=0) for o, k in zip(offsets, kernel, strict=True))
 
 
-def _context_descriptor(image: Image.Image) -> np.ndarray | None:
-    """Histogram of the concept's colourful foreground (pixels unlike the border's background colour)."""
-    arr = _rgb(image)
-    mask, hue, value = _chromatic(arr)
+def reference_foreground(arr: np.ndarray) -> np.ndarray:
+    """Mask of what stands out of a reference picture's plain background: pixels unlike the border's colour."""
     border = np.concatenate(
         [arr[:2].reshape(-1, 3), arr[-2:].reshape(-1, 3), arr[:, :2].reshape(-1, 3), arr[:, -2:].reshape(-1, 3)]
     )
     bg = np.round(np.median(border, axis=0)).astype(np.uint8)
     diff = cv2.split(cv2.absdiff(arr, np.full_like(arr, bg)))
-    mask &= cv2.max(cv2.max(diff[0], diff[1]), diff[2]) >= 30
+    return cv2.max(cv2.max(diff[0], diff[1]), diff[2]) >= 30
+
+
+def _context_descriptor(image: Image.Image) -> np.ndarray | None:
+    """Histogram of the concept's colourful foreground (pixels unlike the border's background colour)."""
+    arr = _rgb(image)
+    mask, hue, value = _chromatic(arr)
+    mask &= reference_foreground(arr)
     return _histogram(hue[mask], value[mask])
 
 

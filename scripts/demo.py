@@ -1,4 +1,4 @@
-"""`make demo`: build the offline benchmark, evaluate the four baselines through lmms_eval, summarise,
+"""`make demo`: build the offline benchmark, evaluate the five offline baselines through lmms_eval, summarise,
 and build the static leaderboard site (`<runs>/site/index.html`).
 
 Every step is a real command a user could type (printed before it runs); a failing step stops
@@ -20,7 +20,7 @@ import yaml
 
 from covip.tasks.data.sources import default_data_dir
 
-MODELS = ("covip_oracle", "covip_retrieval", "covip_shortcut", "covip_blind")
+MODELS = ("covip_oracle", "covip_structure", "covip_retrieval", "covip_shortcut", "covip_blind")
 TASKS = "covip_caption,covip_caption_blind,covip_caption_noctx,covip_diag,covip_diag_controls"
 # Model cards for the leaderboard (`card.yaml` beside each run): what each baseline is.
 CARDS = {
@@ -28,7 +28,11 @@ CARDS = {
         "Oracle (reads the answer key)",
         "captions from the positive concepts' dialogues: the judge's ceiling",
     ),
-    "covip_retrieval": ("Retrieval baseline", "classical visual matching of query and context images, no training"),
+    "covip_structure": (
+        "Structure-matching baseline",
+        "local features, geometric alignment and a pixel check of each context image in the query, no training",
+    ),
+    "covip_retrieval": ("Retrieval baseline", "colour-histogram matching of query and context images, no training"),
     "covip_shortcut": ("Shortcut (text only)", "recites every context dialogue without looking at the query"),
     "covip_blind": ("Blind (generic caption)", "one generic caption, no memory"),
 }

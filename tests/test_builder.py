@@ -59,7 +59,7 @@ def test_structure_of_samples(small_benchmark):
 def test_dataset_card_and_refusal_to_overwrite(tmp_path):
     out = build_into(tmp_path / "d")
     card = (out / "README.md").read_text()
-    assert "| test | 3 | 1 |" in card and "Limitations" in card
+    assert "| test | 3 | paper (0.5) | 1 |" in card and "Limitations" in card
     proc = subprocess.run(
         [sys.executable, "-m", "covip.tasks.cli.data", "build", "--out", str(out), "--seed", "3", "--per-bucket", "1"],
         capture_output=True,

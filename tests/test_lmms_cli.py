@@ -172,12 +172,17 @@ def test_lmms_evals_own_help_and_task_listing_know_our_tasks():
     assert listing.code == 0 and "covip_caption_4c_noctx" in listing.output
 
 
-# The foundation issue's "must show" thresholds, per bucket, checked on the small benchmark through the real CLI.
+# What each baseline must show in every bucket of the small benchmark (default difficulty: look-alike distractors),
+# through the real CLI. The matchers' spread itself (structure above colour, colour near chance) is measured on a
+# larger build in test_builder_difficulty.py and by benchmarks/baseline_spread.py.
 MUST_SHOW = {
     "covip_oracle": lambda s: s["acc_pos,none"] >= 95 and s["acc_neg,none"] >= 95,
     "covip_blind": lambda s: s["acc_pos,none"] <= 10,
     "covip_shortcut": lambda s: s["acc_neg,none"] <= 40,
-    "covip_retrieval": lambda s: s["recognition_f1,none"] >= 0.8 and s["acc_pos,none"] >= 60,
+    # one concept per coloured object: it takes look-alikes for positives, but never recites every memory
+    "covip_retrieval": lambda s: s["acc_neg,none"] >= 40 and s["acc_pos,none"] < 95,
+    # aligned and checked pixel by pixel: it seldom names an absent concept, and finds some of the present ones
+    "covip_structure": lambda s: s["acc_neg,none"] >= 80 and s["recognition_f1,none"] >= 0.4,
 }
 
 

@@ -1,11 +1,16 @@
 """The offline benchmark builder: the paper's three stages, with templates instead of a model.
 
-1. Concepts and query images: procedurally drawn identities (images.py); a context view per
-   concept; the query composites *other* views of the positive concepts on a cluttered scene.
+1. Concepts and query images: procedurally drawn identities (identities.py, images.py); a
+   context view per concept; the query composites *other* views of the positive concepts on a
+   cluttered scene.
 2. Dialogues: a seeded Faker first name per concept (unique within a sample) and a 6-turn
    dialogue carrying concrete facts (text.py).
 3. Context and QAs: each positive comes with 2 distractor concepts, shuffled into the
    context; 3 MCQAs per concept with same-type distractors, shuffled letter, D pinned.
+
+The difficulty knob (difficulty.py) decides what the distractors are: concepts unlike their positive
+at `easy` (the original builder, byte for byte), look-alikes of it above (concepts.py, picked with the
+builder's similarity measure, similarity.py), and how much the query departs from the references.
 
 Every sample draws from its own seed derived from (seed, split, bucket, index), so the output
 is byte-identical for the same arguments and package versions, and samples are independent.
@@ -29,12 +34,13 @@ import numpy as np
 from faker import Faker
 from tqdm import tqdm
 
-from covip.tasks.builder import images, text
+from covip.tasks.builder import concepts, identities, images, text
 from covip.tasks.builder.diagnostics import DEFAULT_TRIGGER, build_diagnostic_sample
+from covip.tasks.builder.difficulty import Difficulty
 from covip.tasks.data.canonical import MANIFEST, TASKS, task_file, write_jsonl, write_manifest
 from covip.tasks.data.schema import MAX_BUCKET, QA, CaptionSample, Concept
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 SPLIT_IDS = {"test": 0, "train": 1}
 TASK_IDS = {task: 10 + i for i, task in enumerate(TASKS)}
 DISTRACTORS_PER_POSITIVE = 2
@@ -54,6 +60,7 @@ class BuildConfig:
     diag_samples: int = 50
     trigger: str = DEFAULT_TRIGGER
     workers: int = 1
+    difficulty: Difficulty = Difficulty.parse("paper")
 
 
 def _sample_seeds(seed: int, split: str, key: int, index: int) -> tuple[int, np.random.Generator]:
@@ -69,25 +76,33 @@ def build_sample(config: BuildConfig, bucket: int, index: int, faker: Faker) -> 
     faker.seed_instance(py_seed)
     n = bucket * (1 + DISTRACTORS_PER_POSITIVE)
     names = text.draw_names(faker, n)
-    facts = text.draw_facts(rng, n)
-    identities = images.draw_identities(np_rng, n)
+    difficulty = config.difficulty
+    if difficulty.lookalikes:  # a distractor is of its positive's kind (a pet's look-alike is a pet)
+        kinds = [rng.choice(text.KINDS) for _ in range(bucket)]
+        facts = text.draw_facts(rng, n, kinds + [k for k in kinds for _ in range(DISTRACTORS_PER_POSITIVE)])
+        looks, views = concepts.lookalike_concepts(np_rng, bucket, DISTRACTORS_PER_POSITIVE, difficulty)
+    else:
+        facts = text.draw_facts(rng, n)
+        looks = identities.draw_identities(np_rng, n)
     order = rng.sample(range(n), n)  # order[slot] = concept index; concepts 0..bucket-1 are the positives
+    if not difficulty.lookalikes:  # drawn in slot order, as the builder always did
+        views = {c: images.render_view(looks[c], np_rng) for c in order}
     taken = {t: {getattr(f, t) for f in facts} for t in text.FACT_TYPES}
     sample_id = f"{config.split}_{bucket}c_{index:04d}"
     folder = f"images/{config.split}/caption/{sample_id}"
     files = {}
-    concepts = []
+    context = []
     for slot, c in enumerate(order):
         path = f"{folder}/concept_{slot}.png"
-        files[path] = images.render_view(identities[c], np_rng)
+        files[path] = views[c]
         qas = tuple(
             QA(q["id"], q["question"], q["options"], q["answer"]) for q in text.make_qas(names[c], facts[c], taken, rng)
         )
-        concepts.append(Concept(names[c], path, text.write_dialogue(names[c], facts[c], rng), qas))
+        context.append(Concept(names[c], path, text.write_dialogue(names[c], facts[c], rng), qas))
     query = f"{folder}/query.png"
-    files[query] = images.render_query([identities[c] for c in range(bucket)], np_rng)
+    files[query] = concepts.render_query(np_rng, looks[:bucket], difficulty)
     positives = tuple(sorted(slot for slot, c in enumerate(order) if c < bucket))
-    return CaptionSample(sample_id, bucket, tuple(concepts), positives, query), files
+    return CaptionSample(sample_id, bucket, tuple(context), positives, query), files
 
 
 def build(config: BuildConfig) -> list[Path]:
@@ -147,7 +162,7 @@ def _make_and_save(job: tuple[BuildConfig, str, int, int]) -> dict:
         sample_id = f"{config.split}_{task}_{index:04d}"
         folder = f"images/{config.split}/{task}/{sample_id}"
         sample, files = build_diagnostic_sample(
-            task, sample_id, folder, random.Random(py_seed), np_rng, _FAKER, config.trigger
+            task, sample_id, folder, random.Random(py_seed), np_rng, _FAKER, config.trigger, config.difficulty
         )
     for rel, image in files.items():
         path = config.out / rel
@@ -157,7 +172,7 @@ def _make_and_save(job: tuple[BuildConfig, str, int, int]) -> dict:
 
 
 def _versions() -> dict[str, str]:
-    return {d: metadata.version(d) for d in ("faker", "numpy", "pillow")}
+    return {d: metadata.version(d) for d in ("faker", "numpy", "opencv-python-headless", "pillow")}
 
 
 def _write_card_and_manifest(config: BuildConfig, counts: dict[str, int]) -> None:
@@ -172,6 +187,7 @@ def _write_card_and_manifest(config: BuildConfig, counts: dict[str, int]) -> Non
             "buckets": list(config.buckets),
             "diag_samples": config.diag_samples,
             "trigger": config.trigger,
+            "difficulty": config.difficulty.record(),
             "tasks": split,
         },
     }
@@ -179,10 +195,15 @@ def _write_card_and_manifest(config: BuildConfig, counts: dict[str, int]) -> Non
     write_manifest(out, {"builder_version": BUILDER_VERSION, "splits": splits, "versions": _versions()})
 
 
+def _difficulty_label(split: dict) -> str:
+    """A split's difficulty as the card shows it; builder version 1 (no record) only built the easy level."""
+    return Difficulty(**split["difficulty"]).label if "difficulty" in split else "easy (0)"
+
+
 def dataset_card(splits: dict[str, dict]) -> str:
     """The README written beside the data: what it is, how it was made, what it is not."""
     rows = "\n".join(
-        f"| {name} | {s['seed']} | {s['per_bucket']} | {', '.join(map(str, s['buckets']))} | "
+        f"| {name} | {s['seed']} | {_difficulty_label(s)} | {s['per_bucket']} | {', '.join(map(str, s['buckets']))} | "
         + " | ".join(str(s["tasks"].get(t, "–")) for t in TASKS)
         + " |"
         for name, s in sorted(splits.items())
@@ -191,8 +212,8 @@ def dataset_card(splits: dict[str, dict]) -> str:
 
 Built by `covip-data build` (CoViP bench, builder version {BUILDER_VERSION}) without any model.
 
-| split | seed | caption samples per bucket | buckets | caption | lsd | lar | itr |
-|---|---|---|---|---|---|---|---|
+| split | seed | difficulty | caption samples per bucket | buckets | caption | lsd | lar | itr |
+|---|---|---|---|---|---|---|---|---|
 {rows}
 
 ## What a sample is
@@ -205,6 +226,20 @@ shuffled order); the query image shows the positives in *other* views (pose, sca
 jitter, partial occlusion) on a cluttered scene. Each concept has 3 multiple-choice questions
 with options A-C (one correct, two same-type distractors not used by any concept of the
 sample) and D = "The answer cannot be determined".
+
+## Difficulty
+The `difficulty` column is the builder's knob, a level in [0, 1]. At `easy` (0) the concepts
+of a sample are drawn to be mutually distinct, so that their colours alone tell them apart.
+Above it, as in the paper (which retrieves each positive's most similar concepts with CLIP),
+each positive's 2 distractors are look-alikes of it: of its kind, sharing its body colour,
+and differing in 3 (low levels), 2 (around `paper`, 0.5) or 1 (from 0.75, `hard`) identity
+features among body shape, pattern scale, an accessory, a marking and a secondary colour,
+picked among 4 such variants as the 2 whose pictures are most similar to the positive's by the
+builder's own picture embedding. A positive after the first is sometimes a look-alike of an
+earlier one. The query adds, with the level, rotation, foreshortening, lighting and colour
+casts, more occlusion, partly coloured clutter, crowding, and look-alike objects that are no
+concept of the context; reference pictures are never occluded. The diagnostics follow the same
+level: their distractor concepts are look-alikes of the target.
 
 ## Diagnostics (LSD, LAR, ITR)
 A diagnostic sample is a memory stream in chronological order: dated encounters (an image of

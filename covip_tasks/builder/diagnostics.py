@@ -6,7 +6,9 @@ encounters of 2-3 distractor concepts. The context is in chronological order, as
 stream; the query shows the target in yet another view. LSD asks where the target was last
 seen (the place of its latest encounter), LAR what it was doing then; for ITR an earlier
 target dialogue plants an instruction to say a trigger word when the target is seen again,
-and distractors plant nothing.
+and distractors plant nothing. Above the easy difficulty the distractor concepts are look-alikes
+of the target (`concepts.lookalike_concepts`) and the query has the level's nuisances, as in the
+captioning samples: finding the target's encounters takes recognising it, not its colour.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import random
 import numpy as np
 from faker import Faker
 
-from covip.tasks.builder import images, text
+from covip.tasks.builder import concepts, identities, images, text
+from covip.tasks.builder.difficulty import Difficulty
 from covip.tasks.data.schema import DiagnosticSample
 
 DIAGNOSTIC_TASKS = ("lsd", "lar", "itr")
@@ -70,15 +73,20 @@ def build_diagnostic_sample(
     rng: random.Random,
     np_rng: np.random.Generator,
     faker: Faker,
-    trigger: str = DEFAULT_TRIGGER,
+    trigger: str,
+    difficulty: Difficulty,
 ) -> tuple[DiagnosticSample, dict]:
     """One diagnostic sample and its images ({relative path: PIL image}, not yet written)."""
     if task not in DIAGNOSTIC_TASKS:
         raise ValueError(f"unknown diagnostic task {task!r}; expected one of {DIAGNOSTIC_TASKS}")
     n_concepts = 1 + rng.randint(2, 3)  # concept 0 is the target
     names = text.draw_names(faker, n_concepts)
-    kinds = [f.kind for f in text.draw_facts(rng, n_concepts)]
-    identities = images.draw_identities(np_rng, n_concepts)
+    if difficulty.lookalikes:  # the other concepts are look-alikes of the target, of its kind
+        kinds = [rng.choice(text.KINDS)] * n_concepts
+        looks, first_views = concepts.lookalike_concepts(np_rng, 1, n_concepts - 1, difficulty)
+    else:
+        kinds = [f.kind for f in text.draw_facts(rng, n_concepts)]
+        looks, first_views = identities.draw_identities(np_rng, n_concepts), []
     owners = [0] * rng.randint(2, 3) + [c for c in range(1, n_concepts) for _ in range(rng.randint(1, 2))]
     rng.shuffle(owners)
     if owners[-1] != 0 and rng.random() < 0.5:
@@ -89,9 +97,12 @@ def build_diagnostic_sample(
     target_slots = [i for i, c in enumerate(owners) if c == 0]
     plant_slot = rng.choice(target_slots[:-1]) if task == "itr" else None
     files, paths, dialogues = {}, [], []
+    unseen = dict(enumerate(first_views))  # a concept's picked reference view is its first encounter
     for slot, (owner, place, day) in enumerate(zip(owners, places, days, strict=True)):
         path = f"{folder}/memory_{slot}.png"
-        files[path] = images.render_view(identities[owner], np_rng)
+        files[path] = unseen.pop(owner, None) or images.render_view(
+            looks[owner], np_rng, nuisances=difficulty.reference
+        )
         paths.append(path)
         date = (_FIRST_DAY + dt.timedelta(days=day)).strftime("%B %-d, %Y")
         fill = {"name": names[owner], "place": place, "date": date, "action": actions[owner].pop(), "trigger": trigger}
@@ -99,7 +110,7 @@ def build_diagnostic_sample(
             last_place, last_action = place, fill["action"]
         dialogues.append(_dialogue(rng, fill, plant=slot == plant_slot))
     query = f"{folder}/query.png"
-    files[query] = images.render_query([identities[0]], np_rng)
+    files[query] = concepts.render_query(np_rng, looks[:1], difficulty)
     sample = DiagnosticSample(
         sample_id=sample_id,
         images_context=tuple(paths),

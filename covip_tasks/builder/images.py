@@ -1,10 +1,9 @@
-"""Procedurally drawn concepts: identities, their views, and cluttered query scenes.
+"""Rendering concepts: the canonical sprite of an identity, its views, and cluttered query scenes.
 
-Why procedural: the benchmark is built offline with no model and no licensed photos, so every concept
-must be drawable from a seed, recognisable across views, and distinct from the other concepts of its
-sample. A concept is a small "creature/object" made of a body shape, a 2-3 colour palette, a surface
-pattern and a few accessories. Every colour of the scene clutter is kept near-grey so the clutter can
-never reproduce a concept's identity, while views still change pose, scale, lighting and occlusion.
+A view changes pose, scale, lighting and occlusion but never an identity feature, so a careful looker
+can always tell a concept from its look-alikes. How far a query view departs from the reference view
+is set by `Nuisances` (the easy setting keeps every scene colour near-grey, so clutter can never
+reproduce a concept's identity; harder settings add colour casts, coloured clutter and foreshortening).
 """
 
 from __future__ import annotations
@@ -19,236 +18,34 @@ import cv2
 import numpy as np
 from PIL import Image
 
-Colour = tuple[int, int, int]
-
-SHAPES = ("circle", "ellipse", "rounded_square", "triangle", "star", "blob", "hexagon", "egg", "diamond")
-PATTERNS = ("plain", "stripes", "dots", "checker", "rings", "zigzag", "belly", "spots")
-TOP_ACCESSORIES = ("hat", "antenna", "ears", "bow")
-SIDE_ACCESSORIES = ("handle", "tail")
-BOTTOM_ACCESSORIES = ("collar", "feet")
+from covip.tasks.builder.identities import Colour, Identity
 
 _CANVAS = 256  # canonical sprite canvas (px); views are resampled from it
 _RADIUS = 66.0  # canonical body radius (px)
 _OUTLINE = 3.0  # canonical outline width (px)
-_HUE_SLOTS = 12  # primary hues come from distinct 30-degree slots, so no two concepts share a main colour
-_MAX_OVERLAP = 0.42  # largest allowed expected colour-histogram overlap between two identities of a list
-_MAX_OCCLUSION = 0.25
-
-# Rough area share of a pattern's second colour and of each accessory, relative to the body; only used to
-# predict how alike two identities' colour distributions are when drawing a list.
-_PATTERN_SHARE = {
-    "plain": 0.0,
-    "stripes": 0.36,
-    "dots": 0.22,
-    "checker": 0.5,
-    "rings": 0.36,
-    "zigzag": 0.36,
-    "belly": 0.22,
-    "spots": 0.2,
-}
-_ACCESSORY_SHARE = {
-    "hat": 0.12,
-    "antenna": 0.04,
-    "ears": 0.1,
-    "bow": 0.07,
-    "eyes": 0.0,
-    "handle": 0.06,
-    "tail": 0.05,
-    "collar": 0.1,
-    "feet": 0.07,
-}
 
 
 @dataclass(frozen=True)
-class Identity:
-    """A concept's visual identity, stable across every view of it.
+class Nuisances:
+    """How far a rendered view departs from the concept's canonical look, and how busy the query scene is.
 
-    palette[0] is the body colour (always saturated), palette[1] the pattern colour, palette[2] (if any)
-    the accessory colour. shape_params/pattern_params are the continuous parameters of the drawing, kept
-    here so an identity is fully reproducible without its generator.
+    None of them changes an identity feature. The defaults are the easy setting: with them every function
+    here draws exactly what it drew before difficulty levels existed, random draw for random draw.
     """
 
-    shape: str
-    shape_params: tuple[float, ...]
-    palette: tuple[Colour, ...]
-    pattern: str
-    pattern_params: tuple[float, ...]
-    accessories: tuple[str, ...]
-
-    @property
-    def accessory_colour(self) -> Colour:
-        return self.palette[2] if len(self.palette) > 2 else self.palette[1]
-
-
-# --------------------------------------------------------------------------------------------- identities
+    rotation: float = 70.0  # largest rotation either way (degrees)
+    tilt: float = 0.0  # largest foreshortening: the view is squashed by up to this share along a random axis
+    gain: tuple[float, float] = (0.9, 1.08)  # brightness range of an object's lighting
+    tint: float = 0.015  # per-channel colour cast of one object's lighting (standard deviation of the gain)
+    scene_cast: float = 0.0  # per-channel colour cast of the whole query scene (white balance)
+    occlusion: float = 0.35  # probability that an object is partly covered
+    max_occlusion: float = 0.25  # largest share of an object that a cover may hide
+    coloured_clutter: float = 0.0  # share of the query clutter's shapes drawn in colour rather than grey
+    size: tuple[float, float] = (0.72, 1.0)  # a query object's diameter, relative to the largest that fits
+    gap: float = 0.03  # least space between objects' bounding circles (share of the shorter side; < 0: overlap)
 
 
-def _hsv(h: float, s: float, v: float) -> Colour:
-    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
-    return (round(r * 255), round(g * 255), round(b * 255))
-
-
-def _rgb_hsv(c: Colour) -> tuple[float, float, float]:
-    return colorsys.rgb_to_hsv(c[0] / 255, c[1] / 255, c[2] / 255)
-
-
-def _is_chromatic(c: Colour) -> bool:
-    """Whether a colour counts as a hue (not white/black/grey) for telling identities apart."""
-    return max(c) - min(c) >= 60
-
-
-def _draw_shape(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
-    """A body shape and its continuous parameters (aspect, star points, blob harmonics...)."""
-    shape = str(rng.choice(SHAPES))
-    if shape == "ellipse":
-        a = float(rng.uniform(1.12, 1.28))
-        params: tuple[float, ...] = (a, 1.0 / a) if rng.random() < 0.5 else (1.0 / a, a)
-    elif shape == "rounded_square":
-        params = (float(rng.uniform(3.0, 5.0)),)
-    elif shape == "star":
-        params = (float(rng.choice([5, 6])), float(rng.uniform(0.55, 0.68)))
-    elif shape == "blob":
-        params = tuple(float(x) for k in range(3) for x in (rng.uniform(0.05, 0.12), rng.uniform(0, 2 * math.pi)))
-    elif shape == "egg":
-        params = (float(rng.uniform(0.12, 0.22)),)
-    else:
-        params = ()
-    return shape, params
-
-
-def _draw_pattern(rng: np.random.Generator) -> tuple[str, tuple[float, ...]]:
-    """A surface pattern; its second colour covers at most ~40% of the body so the body colour dominates."""
-    pattern = str(rng.choice(PATTERNS))
-    angle = float(rng.uniform(0, math.pi))
-    if pattern in ("stripes", "zigzag", "rings"):
-        params: tuple[float, ...] = (float(rng.uniform(0.32, 0.48)), angle, float(rng.uniform(0.3, 0.4)))
-    elif pattern == "dots":
-        params = (float(rng.uniform(0.34, 0.46)), angle, float(rng.uniform(0.24, 0.3)))
-    elif pattern == "checker":
-        params = (float(rng.uniform(0.38, 0.55)), angle)
-    elif pattern == "belly":
-        params = (float(rng.uniform(0.45, 0.6)), float(rng.uniform(0.38, 0.5)), float(rng.uniform(0.15, 0.35)))
-    elif pattern == "spots":
-        k = int(rng.integers(5, 9))
-        pts = []
-        for _ in range(k):
-            rad, ang = math.sqrt(rng.uniform(0, 0.7)), rng.uniform(0, 2 * math.pi)
-            pts += [rad * math.cos(ang), rad * math.sin(ang), float(rng.uniform(0.11, 0.2))]
-        params = tuple(float(x) for x in pts)
-    else:
-        params = ()
-    return pattern, params
-
-
-def _draw_accessories(rng: np.random.Generator) -> tuple[str, ...]:
-    """One to three accessories, at most one per body slot (top, face, side, bottom) so none collide."""
-    while True:
-        acc = []
-        if rng.random() < 0.7:
-            acc.append(str(rng.choice(TOP_ACCESSORIES)))
-        if rng.random() < 0.55:
-            acc.append("eyes")
-        if rng.random() < 0.4:
-            acc.append(str(rng.choice(SIDE_ACCESSORIES)))
-        if rng.random() < 0.45:
-            acc.append(str(rng.choice(BOTTOM_ACCESSORIES)))
-        if 1 <= len(acc) <= 3:
-            return tuple(acc)
-
-
-def _second_colour(rng: np.random.Generator, primary_hsv: tuple[float, float, float], allow_tint: bool) -> Colour:
-    """A pattern/accessory colour that contrasts with the body: another hue, a tint, or white/black."""
-    h, s, v = primary_hsv
-    u = rng.random()
-    if u < 0.55:
-        dh = rng.uniform(0.17, 0.83)  # at least ~60 degrees away from the body hue
-        return _hsv(h + dh, rng.uniform(0.6, 0.95), rng.uniform(0.6, 0.95))
-    if u < 0.75 and allow_tint:
-        return _hsv(h, s * 0.45, min(1.0, v + 0.35)) if v < 0.8 else _hsv(h, min(1.0, s + 0.05), v * 0.5)
-    if rng.random() < 0.5:
-        grey = int(rng.integers(235, 251))
-        return (grey, grey, int(rng.integers(225, grey + 1)))
-    grey = int(rng.integers(30, 55))
-    return (grey, grey, grey)
-
-
-def _colour_weights(identity: Identity) -> list[tuple[float, float, float]]:
-    """Expected (hue, value, share) of the chromatic colours of an identity, shares summing to 1."""
-    pat = _PATTERN_SHARE[identity.pattern]
-    acc = sum(_ACCESSORY_SHARE[a] for a in identity.accessories)
-    shares = [1.0 - pat, pat, 0.0]
-    if len(identity.palette) > 2:
-        shares[2] = acc
-    else:
-        shares[1] += acc
-    out = []
-    for colour, share in zip(identity.palette, shares[: len(identity.palette)], strict=True):
-        if share > 0 and _is_chromatic(colour):
-            h, _, v = _rgb_hsv(colour)
-            out.append((h, v, share))
-    total = sum(w for _, _, w in out) or 1.0
-    return [(h, v, w / total) for h, v, w in out]
-
-
-def _hue_distance(a: float, b: float) -> float:
-    """Distance between two hues on the colour circle, in degrees."""
-    d = abs(a - b) % 1.0
-    return min(d, 1.0 - d) * 360.0
-
-
-def _overlap(a: Identity, b: Identity) -> float:
-    """Predicted colour-histogram overlap of two identities (0 = disjoint colours, 1 = same colours)."""
-    total = 0.0
-    for ha, va, wa in _colour_weights(a):
-        for hb, vb, wb in _colour_weights(b):
-            k = max(0.0, 1.0 - _hue_distance(ha, hb) / 30.0) * max(0.0, 1.0 - abs(va - vb) / 0.6)
-            total += min(wa, wb) * k
-    return total
-
-
-def _draw_identity(rng: np.random.Generator, hue: float) -> Identity:
-    """One candidate identity whose body colour has the given hue (its slot in the list)."""
-    shape, shape_params = _draw_shape(rng)
-    pattern, pattern_params = _draw_pattern(rng)
-    accessories = _draw_accessories(rng)
-    primary_hsv = (hue, float(rng.uniform(0.62, 0.95)), float(rng.uniform(0.62, 0.95)))
-    primary = _hsv(*primary_hsv)
-    # Half-and-half patterns would make a second hue as strong as the body colour: give them a tint/grey.
-    second = _second_colour(rng, primary_hsv, allow_tint=pattern != "plain")
-    while pattern == "checker" and _is_chromatic(second) and _hue_distance(_rgb_hsv(second)[0], hue) > 6.0:
-        second = _second_colour(rng, primary_hsv, allow_tint=True)
-    palette: tuple[Colour, ...] = (primary, second)
-    if rng.random() < 0.6:
-        palette = (primary, second, _second_colour(rng, primary_hsv, allow_tint=False))
-    return Identity(shape, shape_params, palette, pattern, pattern_params, accessories)
-
-
-def draw_identities(rng: np.random.Generator, n: int) -> list[Identity]:
-    """n identities that are mutually distinguishable (palettes/shapes/patterns sufficiently different within
-    the list; n up to 12).
-
-    Each identity gets its own 30-degree hue slot for the body colour, and its other colours are redrawn
-    until its predicted colour overlap with every earlier identity is small: a person (or a colour
-    histogram) can always tell the concepts of one sample apart.
-    """
-    if not 0 <= n <= _HUE_SLOTS:
-        raise ValueError(f"n must be in 0..{_HUE_SLOTS}, got {n}")
-    offset = rng.uniform(0, 1.0 / _HUE_SLOTS)
-    slots = rng.permutation(_HUE_SLOTS)[:n]
-    out: list[Identity] = []
-    for slot in slots:
-        hue = float(offset + slot / _HUE_SLOTS + rng.uniform(-0.008, 0.008))
-        best, best_overlap = None, math.inf
-        for _ in range(60):
-            cand = _draw_identity(rng, hue)
-            worst = max((_overlap(cand, other) for other in out), default=0.0)
-            if worst < best_overlap:
-                best, best_overlap = cand, worst
-            if worst <= _MAX_OVERLAP:
-                break
-        assert best is not None
-        out.append(best)
-    return out
+EASY = Nuisances()
 
 
 # --------------------------------------------------------------------------------------- canonical sprite
@@ -507,6 +304,47 @@ def _draw_accessory(paint: _Painter, identity: Identity, name: str, anchor: Call
         raise ValueError(f"unknown accessory {name!r}")
 
 
+def _marking_outline(name: str) -> np.ndarray:
+    """The outline of a marking as polygon vertices in unit coordinates (radius about 1)."""
+    t = np.linspace(0, 2 * math.pi, 40, endpoint=False)
+    if name == "star":
+        a = np.linspace(0, 2 * math.pi, 10, endpoint=False) - math.pi / 2
+        rad = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
+        return np.stack([rad * np.cos(a), rad * np.sin(a)], axis=1)
+    if name == "cross":
+        w = 0.34
+        return np.array(
+            [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w)]
+            + [(-1, -w), (-w, -w)]
+        )
+    if name == "heart":
+        x = 16 * np.sin(t) ** 3
+        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return np.stack([x, y + 2.5], axis=1) / 16.0
+    if name == "diamond":
+        return np.array([(0, -1), (0.62, 0), (0, 1), (-0.62, 0)], np.float64)
+    if name == "ring":
+        return np.stack([np.cos(t), np.sin(t)], axis=1)
+    raise ValueError(f"unknown marking {name!r}")
+
+
+def _paint_marking(paint: _Painter, identity: Identity) -> None:
+    """A small emblem on the body, in the accessory colour with a dark outline (a ring is an outline only)."""
+    u, v, size, angle = identity.marking_params
+    cx, cy = _CENTRE
+    a = math.radians(angle)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    pts = _marking_outline(identity.marking) @ rot.T * (size * _RADIUS) + (cx + u * _RADIUS, cy + v * _RADIUS)
+    poly = [(float(x), float(y)) for x, y in pts]
+    dark = _darker(identity.palette[0], 0.42)
+    if identity.marking == "ring":
+        paint.outline(poly, dark, max(1, round(0.16 * size * _RADIUS)))
+        paint.outline(poly, identity.accessory_colour, max(1, round(0.08 * size * _RADIUS)))
+        return
+    paint.polygon(poly, identity.accessory_colour)
+    paint.outline(poly, dark, 2)
+
+
 @lru_cache(maxsize=64)
 def _sprite(identity: Identity) -> tuple[np.ndarray, float]:
     """The canonical premultiplied RGBA sprite of an identity, cropped, and its bounding-circle radius."""
@@ -535,6 +373,8 @@ def _sprite(identity: Identity) -> tuple[np.ndarray, float]:
     rgb = paint.rgb[box]
     rgb *= 1 - m
     rgb += m * fill
+    if identity.marking:
+        _paint_marking(paint, identity)
     for name in identity.accessories:
         _draw_accessory(paint, identity, name, anchor)
 
@@ -566,12 +406,18 @@ class _Placed:
 
 
 def _composite(
-    dst: np.ndarray, identity: Identity, rng: np.random.Generator, cx: float, cy: float, diameter: float
+    dst: np.ndarray,
+    identity: Identity,
+    rng: np.random.Generator,
+    cx: float,
+    cy: float,
+    diameter: float,
+    nuisances: Nuisances,
 ) -> _Placed:
     """Draw a randomly posed, scaled and lit view of an identity onto float image dst (in place)."""
     sprite, rad = _sprite(identity)
     flip = rng.random() < 0.5
-    angle = float(rng.uniform(-70, 70))
+    angle = float(rng.uniform(-nuisances.rotation, nuisances.rotation))
     scale = diameter / (2 * rad)
     h, w = sprite.shape[:2]
     if scale < 0.8:  # area-average first so a strong reduction does not alias
@@ -587,9 +433,15 @@ def _composite(
         mat[:, 0] *= -1
     mat[0, 2] += cx - x0 - w / 2
     mat[1, 2] += cy - y0 - h / 2
+    if nuisances.tilt > 0:  # a turned pose, seen foreshortened: squash along a random axis about the centre
+        squash, axis = rng.uniform(1.0 - nuisances.tilt, 1.0), rng.uniform(0, math.pi)
+        turn = np.array([[math.cos(axis), -math.sin(axis)], [math.sin(axis), math.cos(axis)]])
+        squeeze = turn @ np.diag([squash, 1.0]) @ turn.T
+        centre = np.array([cx - x0, cy - y0])
+        mat = np.concatenate([squeeze @ mat[:, :2], (squeeze @ (mat[:, 2] - centre) + centre)[:, None]], axis=1)
     roi = cv2.warpAffine(sprite, mat, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    # Small lighting change: overall brightness and a slight per-channel cast.
-    gain = float(rng.uniform(0.9, 1.08)) * (1.0 + rng.normal(0, 0.015, 3)).astype(np.float32)
+    # Lighting: overall brightness and a per-channel cast.
+    gain = float(rng.uniform(*nuisances.gain)) * (1.0 + rng.normal(0, nuisances.tint, 3)).astype(np.float32)
     ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(big_w, x0 + 2 * half), min(big_h, y0 + 2 * half)
     r, g, b, alpha = cv2.split(roi[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0])
     box = (slice(ay0, ay1), slice(ax0, ax1))
@@ -609,8 +461,8 @@ def _neutral(rng: np.random.Generator, lo: float, hi: float, tint: float = 6.0) 
     return np.clip(g + rng.uniform(-tint, tint, 3), 0, 255).astype(np.float32) / 255.0
 
 
-def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: list[_Placed]) -> None:
-    """Cover part (<= 25% in all) of an object with a plain grey bar or blob, hiding no other object more."""
+def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: list[_Placed], max_share: float) -> None:
+    """Cover part (<= max_share in all) of an object with a plain grey bar or blob, hiding no other object more."""
     colour = _neutral(rng, 60, 200)
     bar = rng.random() < 0.6
     ang = rng.uniform(0, math.pi)
@@ -629,7 +481,7 @@ def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: li
             axes = (_fx(size * 1.3), _fx(size))
             cv2.ellipse(m, _pt((ox, oy)), axes, math.degrees(ang), 0, 360, 255, -1, cv2.LINE_AA, 4)
         mask = m.astype(np.float32) / 255.0
-        if all(float((o.alpha * (1.0 - mask[o.box])).sum()) >= (1.0 - _MAX_OCCLUSION) * o.area for o in group):
+        if all(float((o.alpha * (1.0 - mask[o.box])).sum()) >= (1.0 - max_share) * o.area for o in group):
             x, y, w, h = cv2.boundingRect(m)
             box = (slice(y, y + h), slice(x, x + w))
             m = mask[box]
@@ -640,14 +492,31 @@ def _occlude(dst: np.ndarray, obj: _Placed, rng: np.random.Generator, others: li
         size *= 0.75
 
 
+def _hide(obj: _Placed, cover: np.ndarray, box: tuple[slice, slice]) -> None:
+    """Reduce an object's visible coverage where `cover` (coverage inside `box`) lies over it."""
+    ys = slice(max(obj.box[0].start, box[0].start), min(obj.box[0].stop, box[0].stop))
+    xs = slice(max(obj.box[1].start, box[1].start), min(obj.box[1].stop, box[1].stop))
+    if ys.start < ys.stop and xs.start < xs.stop:
+        mine = obj.alpha[
+            ys.start - obj.box[0].start : ys.stop - obj.box[0].start,
+            xs.start - obj.box[1].start : xs.stop - obj.box[1].start,
+        ]
+        mine *= (
+            1.0
+            - cover[ys.start - box[0].start : ys.stop - box[0].start, xs.start - box[1].start : xs.stop - box[1].start]
+        )
+
+
 def _to_image(arr: np.ndarray) -> Image.Image:
     """Float image (0..1) to 8-bit RGB, rounded so the PNG bytes depend only on the seed."""
     return Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
-def render_view(identity: Identity, rng: np.random.Generator, size: int = 256) -> Image.Image:
+def render_view(
+    identity: Identity, rng: np.random.Generator, size: int = 256, nuisances: Nuisances = EASY
+) -> Image.Image:
     """One RGB view of the concept on a simple background: random pose (rotation), scale, colour jitter
-    (small), optional partial occlusion (a plain bar/blob covering <= ~25%)."""
+    (small), optional partial occlusion (a plain bar/blob)."""
     ys = np.linspace(-1, 1, size, dtype=np.float32)[:, None, None]
     img = np.empty((size, size, 3), np.float32)
     img[:] = _neutral(rng, 175, 235, tint=8.0)
@@ -660,14 +529,21 @@ def render_view(identity: Identity, rng: np.random.Generator, size: int = 256) -
     gx = np.exp(-(((sx - cx) / (0.3 * diameter)) ** 4))
     gy = np.exp(-(((np.arange(size, dtype=np.float32) - sy) / (0.07 * diameter)) ** 2))
     img *= 1.0 - 0.25 * (gy[:, None] * gx[None, :])[..., None]
-    obj = _composite(img, identity, rng, cx, cy, diameter)
-    if rng.random() < 0.35:
-        _occlude(img, obj, rng, [])
+    obj = _composite(img, identity, rng, cx, cy, diameter, nuisances)
+    if rng.random() < nuisances.occlusion:
+        _occlude(img, obj, rng, [], nuisances.max_occlusion)
     return _to_image(img)
 
 
-def _clutter(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    """A busy near-grey scene: shaded backdrop, texture, shapes, hatched patches and lines."""
+def _clutter_colour(rng: np.random.Generator) -> tuple[float, ...]:
+    """A coloured clutter shape's colour (0..255): any hue, as saturated as a concept's colours can be."""
+    r, g, b = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.35, 0.85), rng.uniform(0.45, 0.92))
+    return (r * 255, g * 255, b * 255)
+
+
+def _clutter(rng: np.random.Generator, w: int, h: int, coloured: float) -> np.ndarray:
+    """A busy scene: shaded backdrop, texture, shapes, hatched patches and lines, near-grey except for a share
+    `coloured` of the shapes."""
     base = rng.uniform(80, 185)
     low = cv2.resize(rng.normal(0, 22, (6, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     grey = low + np.float32(base)
@@ -676,6 +552,8 @@ def _clutter(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     aa, sh = cv2.LINE_AA, 4
     for _ in range(int(rng.integers(18, 34))):
         col = tuple(float(c) for c in _neutral(rng, 25, 235, tint=7.0) * 255)
+        if coloured > 0 and rng.random() < coloured:
+            col = _clutter_colour(rng)
         kind = rng.random()
         x, y = rng.uniform(-20, w + 20), rng.uniform(-20, h + 20)
         s = rng.uniform(12, 90)
@@ -724,19 +602,33 @@ def _clutter(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.clip(out, 0, 1, out=out)
 
 
-def render_query(
-    identities: list[Identity], rng: np.random.Generator, size: tuple[int, int] = (512, 384)
-) -> Image.Image:
-    """The query scene: a cluttered background (random desaturated/grey shapes, texture, lines — clutter must
-    NOT reproduce any concept's identity) with a NEW view (different pose/scale/jitter, maybe occlusion) of each
-    given identity composited at non-overlapping (or barely overlapping) positions."""
+@dataclass(frozen=True)
+class Scene:
+    """A rendered query and, per concept shown (decoys excluded), the mask of its visible pixels."""
+
+    image: Image.Image
+    visible: list[np.ndarray]
+
+
+def render_scene(
+    identities: list[Identity],
+    rng: np.random.Generator,
+    size: tuple[int, int] = (512, 384),
+    nuisances: Nuisances = EASY,
+    decoys: tuple[Identity, ...] = (),
+) -> Scene:
+    """The query scene: a cluttered background (grey, or partly coloured under harder nuisances, but never
+    concept-like shapes) with a NEW view (different pose/scale/lighting, maybe occlusion) of each given
+    identity, and of each decoy (a look-alike object that is no concept of the context), composited at
+    non-overlapping positions; then the scene's own colour cast."""
     w, h = size
-    img = _clutter(rng, w, h)
-    k = len(identities)
+    img = _clutter(rng, w, h, nuisances.coloured_clutter)
+    shown = [*identities, *decoys]
+    k = len(shown)
     short = min(w, h)
     hi = {1: 0.62, 2: 0.5, 3: 0.44, 4: 0.4}.get(k, 0.36) * short
-    diams = [float(rng.uniform(0.72, 1.0)) * hi for _ in identities]
-    gap = 0.03 * short  # bounding circles never touch, so objects stay apart in every pose
+    diams = [float(rng.uniform(*nuisances.size)) * hi for _ in shown]
+    gap = nuisances.gap * short
     centres: list[tuple[float, float]] = []
     for _attempt in range(60):
         centres = []
@@ -755,14 +647,35 @@ def render_query(
         if len(centres) == k:
             break
         diams = [d * 0.93 for d in diams]
-    placed = [
-        _composite(img, identity, rng, cx, cy, d)
-        for identity, (cx, cy), d in zip(identities, centres, diams, strict=True)
-    ]
+    placed: list[_Placed] = []
+    for identity, (cx, cy), d in zip(shown, centres, diams, strict=True):
+        obj = _composite(img, identity, rng, cx, cy, d, nuisances)
+        if nuisances.gap < 0:  # objects may overlap: the new one hides part of those drawn before
+            for other in placed:
+                _hide(other, obj.alpha, obj.box)
+        placed.append(obj)
     for i, obj in enumerate(placed):
-        if rng.random() < 0.35:
-            _occlude(img, obj, rng, placed[:i] + placed[i + 1 :])
-    return _to_image(np.clip(img, 0, 1))
+        if rng.random() < nuisances.occlusion:
+            _occlude(img, obj, rng, placed[:i] + placed[i + 1 :], nuisances.max_occlusion)
+    if nuisances.scene_cast > 0:
+        img *= (1.0 + rng.normal(0, nuisances.scene_cast, 3)).astype(np.float32)
+    visible = []
+    for obj in placed[: len(identities)]:
+        mask = np.zeros((h, w), bool)
+        mask[obj.box] = obj.alpha > 0.5
+        visible.append(mask)
+    return Scene(_to_image(np.clip(img, 0, 1)), visible)
+
+
+def render_query(
+    identities: list[Identity],
+    rng: np.random.Generator,
+    size: tuple[int, int] = (512, 384),
+    nuisances: Nuisances = EASY,
+    decoys: tuple[Identity, ...] = (),
+) -> Image.Image:
+    """The query image of `render_scene`."""
+    return render_scene(identities, rng, size, nuisances, decoys).image
 
 
 def blank_image(size: tuple[int, int] = (512, 384)) -> Image.Image:

@@ -675,12 +675,16 @@ def draw_names(faker: faker_module.Faker, n: int) -> list[str]:
     return names
 
 
-def draw_facts(rng: random.Random, n: int) -> list[Facts]:
-    """Facts for n concepts (n <= 12) of mixed kinds; within the returned list every fact VALUE of each type is unique
-    (no two concepts share a place, a time, an event, ...), so no concept's User lines answer another's questions."""
+def draw_facts(rng: random.Random, n: int, kinds: list[str] | None = None) -> list[Facts]:
+    """Facts for n concepts (n <= 12) of the given kinds (by default drawn at random); within the returned list
+    every fact VALUE of each type is unique (no two concepts share a place, a time, an event, ...), so no
+    concept's User lines answer another's questions."""
     if not 0 <= n <= MAX_CONCEPTS:
         raise ValueError(f"n must be between 0 and {MAX_CONCEPTS}, got {n}")
-    kinds = [rng.choice(KINDS) for _ in range(n)]
+    if kinds is None:
+        kinds = [rng.choice(KINDS) for _ in range(n)]
+    elif len(kinds) != n or not set(kinds) <= set(KINDS):
+        raise ValueError(f"expected {n} kinds out of {KINDS}, got {kinds}")
     per_kind: dict[str, dict[str, list[str]]] = {}
     for kind in KINDS:
         count = kinds.count(kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from covip.tasks.data.sources import default_data_dir
 
 def _build(args: argparse.Namespace) -> int:
     from covip.tasks.builder.build import BuildConfig, build
+    from covip.tasks.builder.difficulty import Difficulty
 
     config = BuildConfig(
         out=Path(args.out),
@@ -34,6 +36,7 @@ def _build(args: argparse.Namespace) -> int:
         diag_samples=args.diag_samples,
         trigger=args.trigger,
         workers=args.workers,
+        difficulty=Difficulty.parse(args.difficulty),
     )
     for path in build(config):
         print(f"wrote {path}")
@@ -84,6 +87,35 @@ def _manifest_problem(manifest: Path) -> str | None:
     return f"sha256 mismatch or missing file: {', '.join(changed[:20])}" if changed else None
 
 
+def _number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.3f}"
+
+
+def lookalike_table(root: Path, split: str) -> str:
+    """The markdown table of `covip-data stats`: how alike each bucket's distractors are to its positives."""
+    from PIL import Image
+
+    from covip.tasks.builder.similarity import lookalike_report
+
+    data = load_caption_dataset(root, split, open_images=False)
+    rows = lookalike_report(data.samples, lambda rel: Image.open(data.image_path(rel)))
+    lines = [
+        "| bucket | negative concepts | similarity to the nearest positive | same, to another sample's positives |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r.bucket}c | {r.negatives} | {r.to_positive:.3f} | {_number(r.to_random)} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    print(lookalike_table(Path(args.dir), args.split))
+    print(
+        "\nCosine similarity of the builder's picture embedding (covip_tasks/builder/similarity.py). Distractors "
+        "picked as look-alikes sit well above the second column; drawn at random, at its level."
+    )
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from covip.tasks.formats.export import export_reference
 
@@ -109,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
         help="output directory (default: %(default)s, where the covip_* tasks look by default)",
     )
     b.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    b.add_argument(
+        "--difficulty",
+        default="paper",
+        help="easy, paper, hard, or a number in [0, 1]: how alike the distractors are and how much the query "
+        "view departs from the reference views; easy reproduces builder version 1 (default: %(default)s)",
+    )
     b.add_argument(
         "--per-bucket", type=int, default=25, help="samples per bucket of 1-4 positives (default: %(default)s)"
     )
@@ -142,6 +180,16 @@ def parser() -> argparse.ArgumentParser:
         "--split", choices=SPLITS, action="append", help="split to check; repeatable (default: every split present)"
     )
     v.set_defaults(func=_validate)
+
+    st = sub.add_parser(
+        "stats",
+        help="how alike the distractors are to their positives",
+        description="Per bucket, the mean similarity (the builder's own picture embedding) of each negative "
+        "concept to the nearest positive of its sample, against the positives of another sample of the bucket.",
+    )
+    st.add_argument("dir", help="canonical dataset directory")
+    st.add_argument("--split", choices=SPLITS, default="test")
+    st.set_defaults(func=_stats)
 
     e = sub.add_parser(
         "export",
