@@ -42,7 +42,10 @@ class RepicTask(CovipTask):
         self.repic = load_repic_set(root, options["database"], options["queries"], bucket)
         self.pool = self.repic.pool()
         concepts = self.repic.database.concept_dict
-        signatures = {k: retrieval.colour_signature(open_rgb(resolve(root, c.image))) for k, c in concepts.items()}
+        signatures = {}
+        if top_k is not None:  # the database photos' colour signatures, for the retriever
+            for key, concept in concepts.items():
+                signatures[key] = retrieval.colour_signature(open_rgb(str(resolve(root, concept.image))))
         rows = []
         for position, sample in enumerate(self.repic.samples):
             query = resolve(root, sample.image)
