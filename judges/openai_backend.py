@@ -28,7 +28,7 @@ STANDARD = ("temperature", "top_p", "seed", "max_tokens")
 EXTRA = ("top_k", "min_p")
 CONSTRAINTS = ("structured_outputs", "guided_choice")
 REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")  # OpenAI's reasoning models: gpt-5 and the o-series
-SAMPLING = ("temperature", "top_p")
+SAMPLING = ("temperature", "top_p", "presence_penalty")
 
 
 def params_for_model(model: str, params: dict[str, Any]) -> dict[str, Any]:

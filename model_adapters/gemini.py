@@ -95,6 +95,7 @@ class Gemini(ApiAdapter):
             "max_output_tokens": int(gen["max_new_tokens"]) + thinking,
             "temperature": float(gen.get("temperature") or 0),
             "top_p": gen.get("top_p") if sample else None,
+            "presence_penalty": gen.get("presence_penalty"),  # the `paper` preset's diagnostics: 1.5
             "candidate_count": 1,
         }
         if self.thinking_budget is not None:

@@ -106,6 +106,8 @@ class GPT(ApiAdapter):
         }
         if sample and gen.get("top_p") is not None:
             params["top_p"] = float(gen["top_p"])
+        if gen.get("presence_penalty") is not None:  # the `paper` preset's diagnostics: the reference's 1.5
+            params["presence_penalty"] = float(gen["presence_penalty"])
         if self.reasoning_effort:
             params["reasoning_effort"] = self.reasoning_effort
         return params_for_model(self.model, params)

@@ -45,22 +45,23 @@ class LmmsRun:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @contextlib.contextmanager
 def environment(values: dict[str, str | None]):
+    """The given variables set (None: unset) for the duration, then restored."""
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(saved)
 
 
 def run_lmms_eval(args: list[str], data: Path | None, out: Path | None = None, **env: str | None) -> LmmsRun:

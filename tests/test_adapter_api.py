@@ -97,6 +97,22 @@ def test_gpt5_reasoning_tokens_are_headroom_on_top_of_the_tasks_budget():
     assert server.requests[0].json["max_completion_tokens"] == 77 + 2000
 
 
+PAPER_SAMPLING = {"max_new_tokens": 77, "do_sample": True, "temperature": 0.7, "top_p": 0.8, "presence_penalty": 1.5}
+
+
+def test_the_paper_presets_sampling_reaches_the_apis_with_its_presence_penalty():
+    with openai_ok(FakeServer()) as server:
+        gpt(server, model="gpt-4o").generate_chat([ChatRequest(messages(), PAPER_SAMPLING)])
+        gpt(server, model="gpt-5").generate_chat([ChatRequest(messages(), PAPER_SAMPLING)])
+    sampled, reasoning = (r.json for r in server.requests)
+    assert (sampled["temperature"], sampled["top_p"], sampled["presence_penalty"]) == (0.7, 0.8, 1.5)
+    assert "presence_penalty" not in reasoning and "temperature" not in reasoning  # gpt-5 rejects them
+    with FakeServer().route(GEMINI_GENERATE, lambda r: Reply(body=gemini_body("a caption"))) as server:
+        gemini(server, model="gemini-2.0-flash").generate_chat([ChatRequest(messages(), PAPER_SAMPLING)])
+    config = server.requests[0].json["generationConfig"]
+    assert (config["temperature"], config["topP"], config["presencePenalty"]) == (0.7, 0.8, 1.5)
+
+
 def test_budget_spent_on_reasoning_is_a_failed_request_not_an_empty_caption():
     body = openai_chat_body("")
     body["choices"][0]["finish_reason"] = "length"

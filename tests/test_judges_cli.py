@@ -281,3 +281,24 @@ def test_lar_with_an_llm_judge_and_the_runs_mcqa_options(small_benchmark, tmp_pa
     [results] = (tmp_path / "allowed").rglob("*_results.json")
     scores = json.loads(results.read_text())["results"]["covip_lar"]
     assert scores["judge_error,none"] == 3 and scores["lar_acc,none"] == 0.0
+
+
+def test_a_judge_budget_stops_cleanly_and_a_rerun_continues(logged_run, tmp_path):
+    def expensive(request):  # every answer bills 500 output tokens: about $0.005 at gpt-4o's list price
+        body = openai_chat_body(answer(openai_prompt(request)))
+        body["usage"] = {"prompt_tokens": 300, "completion_tokens": 500, "total_tokens": 800}
+        return Reply(body=body)
+
+    with openai_server(answer).route(OPENAI_CHAT, expensive) as srv:
+        srv.routes = srv.routes[1:]  # only the billing responder
+        cache = tmp_path / "budget.sqlite"
+        args = ["--judge", "openai", "--option", "model=gpt-4o", "--option", f"base_url={srv.url}/v1"]
+        args += ["--option", f"cache={cache}", "--option", "concurrency=1", "--out", str(tmp_path / "o")]
+        stopped = covip_judge(logged_run, tmp_path, *args, "--option", "max_cost_usd=0.02")
+        asked = len(srv.requests)
+        finished = covip_judge(logged_run, tmp_path, *args)
+    assert stopped.returncode == 1 and "covip-judge: stopped:" in stopped.stderr
+    assert "Traceback" not in stopped.stderr and 0 < asked
+    assert finished.returncode == 0, finished.stderr
+    questions = sum(m["n_questions"] for m in task_metrics(tmp_path / "o").values())
+    assert len(srv.requests) == questions  # the rerun paid only for what the stopped run had not asked

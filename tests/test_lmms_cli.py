@@ -162,6 +162,11 @@ def test_help_and_tasks_path_import_neither_lmms_eval_nor_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "CoViP bench" in proc.stdout and "lmms_eval eval --help" in proc.stdout
+    from covip.model_adapters.registry import MANIFESTS  # the help names every model we register
+    from covip.tasks.catalogue import catalogue
+
+    assert all(m.model_id in proc.stdout for m in MANIFESTS)
+    assert all(group in proc.stdout for group in catalogue().groups), "and every task group"
     assert proc.stdout.strip().endswith(str(Path("lmms") / "tasks"))
 
 

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from covip.judges.budget import BudgetExceeded
 from covip.judges.registry import BACKENDS, make_judge
 from covip.tasks.cli import repic
 from covip.tasks.results.records import RECORD_KEY, CaptionRecord
@@ -37,7 +38,9 @@ backends (--judge) and their options (--option KEY=VALUE, repeatable; VALUE is J
   gemini   Google Gemini through google-genai: model=NAME (required), api_key_env=VAR
              (default GEMINI_API_KEY, then GOOGLE_API_KEY), base_url=URL, api_version=v1beta|v1
              (default v1beta), timeout=SECONDS, constrain=true
-  hf       a local transformers causal LM: model=DIRECTORY (required), gguf_file=FILE, device=cpu|cuda, dtype
+  hf       a local transformers causal LM: model=DIRECTORY (required), gguf_file=FILE, device=cpu|cuda, dtype,
+             mode=score (default: the letter read from the answer tokens' logits, one batched pass per caption)
+             | generate (free generation), batch_tokens=N
 options of every LLM judge:
   preset=strict|paper   strict (default): temperature 0, seed 0, unreadable answer -> invalid (counted);
                         paper: T=0.7 top_p=0.8 top_k=20 min_p=0, unreadable -> D (parity with the paper)
@@ -46,6 +49,10 @@ options of every LLM judge:
   concurrency=N         requests in flight (default 16); max_attempts=N (default 6),
                         retry_base_delay, retry_max_delay (seconds; back-off with jitter, Retry-After honoured)
   cache=PATH|off        answer cache (SQLite); default $COVIP_JUDGE_CACHE or $COVIP_HOME/judge_cache.sqlite
+  max_cost_usd=X        API judges: stop before new calls would spend more than X at list price (exit 1;
+                        answered questions stay cached, so a rerun continues)
+  batch=true            openai: OpenAI's Batch API (lower price; polls, resumes after a restart);
+                        batch_poll_interval=SECONDS
 API keys are read from environment variables only, and never written anywhere.
 
 the paper's judge with the reference's serving flags and sampling, bound to 127.0.0.1 (the reference
@@ -56,7 +63,8 @@ bound 0.0.0.0, open to the network); leave out preset=paper for the deterministi
       --option base_url=http://127.0.0.1:8000/v1 --option preset=paper
 
 exit status: 0 done; 1 some judge calls failed after retries (use --allow-errors to report them as
-judge_error and exit 0); 2 bad input (no logged samples, malformed record, unknown option).
+judge_error and exit 0), or the budget (max_cost_usd) stopped the run; 2 bad input (no logged samples,
+malformed record, unknown option).
 """
 
 
@@ -212,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         return repic.main(args.argv)
     try:
         return score(args)
+    except BudgetExceeded as exc:
+        print(f"covip-judge: stopped: {exc}", file=sys.stderr)
+        return 1
     except (BadRun, RunError, ValueError, FileNotFoundError) as exc:
         print(f"covip-judge: error: {exc}", file=sys.stderr)
         return 2

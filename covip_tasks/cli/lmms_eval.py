@@ -36,10 +36,13 @@ example: lmms_eval --model covip_oracle --tasks 'covip_*' --output_path runs/x -
 
 CoViP tasks: covip_caption (group of covip_caption_1c..4c), covip_caption_blind, covip_caption_noctx,
   covip_diag (LSD, LAR, ITR, direct and CAG), covip_diag_controls; 'covip_*' runs them all.
+RePIC tasks: repic_skip and repic_retrieval (name precision/recall/F1 at 1, 2 and 4 concepts), 'repic_*'.
 CoViP models: covip_qwen3_vl, covip_vllm, covip_gpt, covip_gemini, and the baselines covip_oracle,
-  covip_retrieval, covip_shortcut, covip_blind.
+  covip_retrieval, covip_structure, covip_shortcut, covip_blind.
 Environment: COVIP_DATA (dataset; default: the `covip-data build` directory), COVIP_JUDGE and
-  COVIP_JUDGE_OPTIONS (judge; default: the offline rule judge), COVIP_PRESET (covip or paper).
+  COVIP_JUDGE_OPTIONS (judge; default: the offline rule judge), COVIP_PRESET (covip or paper),
+  COVIP_CAPTION_INSTRUCTION (an instruction file used verbatim), COVIP_DATA_LENIENT=1 (skip malformed
+  records of the paper's formats), COVIP_DATA_REPIC (a RePIC directory).
 Exit status: 0 done; 1 an evaluation failed (lmms-eval itself exits 0 then); 2 bad input (unknown task, model
   or model argument, missing dataset), said in one line; add --verbosity DEBUG for a traceback.
 """

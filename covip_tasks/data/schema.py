@@ -33,13 +33,15 @@ class Problem:
 
 
 class DataError(ValueError):
-    """Raised when a dataset has problems; carries every problem found."""
+    """Raised when a dataset (or a run: `covip.tasks.results.run.RunError`) has problems; carries every one."""
 
-    def __init__(self, problems: list[Problem]):
+    what = "the dataset"
+
+    def __init__(self, problems: list) -> None:
         self.problems = problems
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{len(problems)} problem(s) in the dataset:\n{shown}{more}")
+        super().__init__(f"{len(problems)} problem(s) in {self.what}:\n{shown}{more}")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from covip.tasks.catalogue import TaskInfo, catalogue
+from covip.tasks.data.schema import DataError
 from covip.tasks.results.pricing import estimated_cost_usd
 from covip.tasks.results.records import (
     IDENTITY_KEY,
@@ -63,14 +64,10 @@ class Problem:
         return f"{self.file}: {self.where}: {self.message}"
 
 
-class RunError(ValueError):
+class RunError(DataError):
     """A run has problems; the message lists them (file, line, field)."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        shown = "\n".join(f"  {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{len(problems)} problem(s) in the run:\n{shown}{more}")
+    what = "the run"
 
 
 @dataclass(frozen=True)
