@@ -35,6 +35,10 @@ from capeval_set import VERDICTS, accuracies, build_test_set, load_samples, ques
 from qwen3_vl_8b import build_qwen3_30b_a3b, build_qwen3_vl_8b, peak_gib  # noqa: E402
 from worktree import check_working_tree, use_working_tree  # noqa: E402
 
+# At import, so that the builder's worker processes, which re-import this script (multiprocessing's spawn), also
+# import covip from the working tree: on the GPU machine nothing else provides it.
+use_working_tree()
+
 TASK, SPLIT = "covip_caption", "test"
 
 
@@ -104,7 +108,6 @@ def judge_of(model, tokenizer, mode: str, **decoding):
 
 
 def run(args: argparse.Namespace) -> None:
-    use_working_tree()
     import torch
     import transformers
     from qwen3_vl_throughput import builtin_adapter

@@ -29,6 +29,10 @@ from capeval_set import VERDICTS, build_test_set, load_samples, questions  # noq
 from qwen3_vl_8b import build_qwen3_30b_a3b, peak_gib, write_tokenizer  # noqa: E402
 from worktree import check_working_tree, use_working_tree  # noqa: E402
 
+# At import, so that the builder's worker processes, which re-import this script (multiprocessing's spawn), also
+# import covip from the working tree: on the GPU machine nothing else provides it.
+use_working_tree()
+
 WARM_QUESTIONS = 512
 
 
@@ -68,7 +72,6 @@ def judge(model, tokenizer, mode: str, **decoding):
 
 
 def run(inputs: Path, out: Path, device: str, sequential: int, sequential_tokens: int) -> None:
-    use_working_tree()
     import torch
     import transformers
 
@@ -153,7 +156,6 @@ def main() -> None:
     r.add_argument("--smoke", action="store_true", help="CPU, 2-layer MoE: checks the script only")
     args = parser.parse_args()
     if args.cmd == "prepare":
-        use_working_tree()
         if args.out.exists():
             shutil.rmtree(args.out)
         prepare(args.out, args.per_bucket, args.smoke)

@@ -30,6 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qwen3_vl_8b import build_qwen3_vl_8b, peak_gib, write_tokenizer  # noqa: E402
 from worktree import check_working_tree, stub_lmms_eval_if_missing, use_working_tree  # noqa: E402
 
+# At import, so that the builder's worker processes, which re-import this script (multiprocessing's spawn), also
+# import covip from the working tree: on the GPU machine nothing else provides it.
+use_working_tree()
+
 ROOT = Path(__file__).resolve().parents[1]
 NEW_TOKENS = 256
 CAG_ANSWER_TOKENS = 32
@@ -344,7 +348,6 @@ def main() -> None:
     r.add_argument("--smoke", action="store_true", help="CPU, 2-layer model, 8 tokens: checks the script only")
     args = parser.parse_args()
     if args.cmd == "prepare":
-        use_working_tree()
         prepare(args.out, args.samples, args.smoke)
     else:
         ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731

@@ -36,6 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qwen3_vl_8b import build_qwen3_vl_8b, peak_gib, write_tokenizer  # noqa: E402
 from worktree import check_working_tree, use_working_tree  # noqa: E402
 
+# At import, so that the builder's worker processes, which re-import this script (multiprocessing's spawn), also
+# import covip from the working tree: on the GPU machine nothing else provides it.
+use_working_tree()
+
 RUNS = {
     f"{preset}{suffix}": {"preset": preset, "rollout_cache": cache}
     for preset in ("reference", "paper", "gspo")
@@ -127,7 +131,6 @@ def measure(name: str, values: dict, loaded, steps: int, device: str) -> dict:
 
 
 def run(inputs: Path, out: Path, smoke: bool, runs: dict[str, int]) -> None:
-    use_working_tree()
     import torch
     import transformers
     import trl
@@ -196,7 +199,6 @@ def main() -> None:
     r.add_argument("--runs", default="reference_dynamic:2,reference:3", help=f"name:steps,... among {', '.join(RUNS)}")
     args = p.parse_args()
     if args.command == "prepare":
-        use_working_tree()
         prepare(args.out, args.samples, args.smoke)
     else:
         runs = {name: int(steps) for name, steps in (item.split(":") for item in args.runs.split(","))}
