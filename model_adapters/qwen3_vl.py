@@ -398,7 +398,8 @@ class Qwen3VL(ChatAdapter):
         lengths = [self.length(r) for r in requests]
         batches = self.batches(requests, lengths)
         rows = self.rows_for(len(requests)) if self.static_cache else None
-        longest = max(n + int(r.gen_kwargs.get("max_new_tokens") or 0) for n, r in zip(lengths, requests, strict=True))
+        needs = [n + int(r.gen_kwargs.get("max_new_tokens") or 0) for n, r in zip(lengths, requests, strict=True)]
+        longest = max(needs, default=0)
         decoded = []
         with ThreadPoolExecutor(1, thread_name_prefix="covip-prepare") as worker:
 
