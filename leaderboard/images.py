@@ -1,32 +1,51 @@
-"""Query-image thumbnails for the site's per-sample pages, copied from the benchmark the run used.
+"""Thumbnails of a sample's pictures (the query image and the context pictures) for the site's pages, copied from the
+benchmark the run used.
 
-Sample logs name a sample, not an image file, so the image comes from the run's benchmark as `benchmark.py` finds
-it (only a benchmark with the run's fingerprint, so a page never shows another benchmark's image). The image path
-must stay inside that directory. Thumbnails are JPEG, named by content hash, so one image shared by several models
-and controls is stored once.
+Sample logs name a sample, not an image file, so the images come from the run's benchmark as `benchmark.py` finds
+it (only a benchmark with the run's fingerprint, so a page never shows another benchmark's image). Every image path
+must stay inside that directory. Thumbnails are JPEG, named by content hash, so one image shared by several models,
+controls or samples is stored once.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from PIL import Image
 
 from covip.leaderboard.benchmark import Benchmark
+from covip.tasks.data.schema import CaptionSample
 
 THUMB = (320, 320)
 
 
-def thumbnail(benchmark: Benchmark, sample_id: str, out: Path) -> str | None:
-    """File name of the sample's query-image thumbnail under `out` (written once), or None when it is not there."""
-    sample = benchmark.samples.get(sample_id)
-    if sample is None:
+@dataclass(frozen=True)
+class Picture:
+    """A thumbnail's file name (None: the image is not in the benchmark) and what it shows."""
+
+    file: str | None
+    label: str
+    positive: bool = False  # a context concept that is in the query image
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """A sample's query image and its context pictures, in the order the model saw them."""
+
+    query: Picture
+    context: list[Picture] = field(default_factory=list)
+
+
+def thumbnail(benchmark: Benchmark, image: str, out: Path) -> str | None:
+    """File name of the thumbnail of `image` (a path in the benchmark) under `out`, written once; None when the image
+    is not a file inside the benchmark."""
+    found = _source(benchmark.root, image)
+    if found is None:
         return None
-    path = benchmark.root / sample.query_image
-    if not path.resolve().is_relative_to(benchmark.root.resolve()) or not path.is_file():
-        return None
-    name = hashlib.sha256(path.read_bytes()).hexdigest()[:20] + ".jpg"
+    path, name = found
     target = out / name
     if not target.exists():
         out.mkdir(parents=True, exist_ok=True)
@@ -35,3 +54,31 @@ def thumbnail(benchmark: Benchmark, sample_id: str, out: Path) -> str | None:
             im.thumbnail(THUMB)
             im.save(target, "JPEG", quality=85)
     return name
+
+
+@cache  # the pages of a site show the same pictures again and again: check and hash each file once
+def _source(root: Path, image: str) -> tuple[Path, str] | None:
+    """The image's file, when it lies inside the benchmark, and its thumbnail's name (a hash of its content)."""
+    path = (root / image).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return None
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()[:20] + ".jpg"
+
+
+def sample_pictures(benchmark: Benchmark, sample_id: str, out: Path) -> Pictures | None:
+    """Thumbnails of the sample's query image and context pictures (None when the benchmark lacks the sample)."""
+    sample = benchmark.samples.get(sample_id)
+    if sample is None:
+        return None
+    query = Picture(thumbnail(benchmark, sample.query_image, out), "query image")
+    if isinstance(sample, CaptionSample):
+        context = [
+            Picture(thumbnail(benchmark, c.image, out), c.name, i in sample.positives)
+            for i, c in enumerate(sample.concepts)
+        ]
+    else:
+        context = [
+            Picture(thumbnail(benchmark, image, out), f"Picture {i}")
+            for i, image in enumerate(sample.images_context, start=1)
+        ]
+    return Pictures(query, context)

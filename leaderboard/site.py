@@ -1,13 +1,16 @@
 """The static leaderboard site: plain HTML files, one stylesheet, one small script, inline SVG charts.
 
 Self-contained on purpose: it opens from disk or any static host, fetches nothing (a Content-Security-Policy meta
-tag forbids every outside request), and reads fine without JavaScript (the script only makes tables sortable).
-Every string that comes from a submission (model names, card fields, captions, questions, problems) passes through
-`e()` before it is written.
+tag forbids every outside request; the page shell is `pages.page`), and reads fine without JavaScript (the script
+only sorts tables and runs the sample filters). Every string that comes from a submission (model names, card fields,
+captions, questions, problems) passes through `e()` before it is written here, or through Jinja2's autoescape in
+the templates.
 
-Layout: `index.html` (one section per cohort of like runs, each ranked on its own, then the rejected submissions),
-`leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html` (model card, judge badge, checks,
-scores), `models/<slug>/<task>.html` (per-sample browsing) and `img/` (query-image thumbnails).
+Layout: `index.html` (one section per cohort of like runs, each ranked on its own, then a human study's report when
+given, then the rejected submissions), `leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html`
+(model card, judge badge, checks, scores, links to its cohort's comparison), `models/<slug>/<task>.html` (per-sample
+browsing: pictures, caption, verdicts, legend, filters), `compare/<cohort>/` (each cohort of two or more models
+compared: `compare_site.py`) and `img/` (thumbnails of query images and context pictures).
 """
 
 from __future__ import annotations
@@ -17,21 +20,20 @@ import json
 import math
 import re
 import shutil
-from html import escape
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from covip.leaderboard import svg
 from covip.leaderboard.aggregate import BUCKETS, CONTROLS, DIAGNOSTICS, MODES
 from covip.leaderboard.benchmark import Benchmarks
-from covip.leaderboard.images import thumbnail
+from covip.leaderboard.compare_site import CohortComparison, cohort_comparison, task_file
+from covip.leaderboard.images import sample_pictures
+from covip.leaderboard.pages import e, finite, fmt, json_safe, page, render, write_assets
 from covip.leaderboard.validate import Report
 from covip.tasks.results.records import CaptionRecord, DiagnosticRecord
 from covip.tasks.results.run import TaskRun
 from covip.tasks.scoring import metrics
 
-CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'"
 DATA_FILE = "leaderboard.json"
 CARD_LABELS = {
     "parameters": "Parameters",
@@ -50,24 +52,11 @@ REPORTED_BADGE = '<span class="badge reported" title="as published; not recomput
 SHOWN_PROBLEMS = 20  # per rejected submission on the index; all of them are in leaderboard.json
 
 
-def e(value: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute."""
-    return escape(str(value), quote=True)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt(value: Any, digits: int = 1) -> str:
-    return f"{value:.{digits}f}" if _finite(value) else "–"
-
-
 def td(value: Any, digits: int = 1, ci: Any = None) -> str:
     """A numeric cell whose `data-v` is what the table sorts on (empty for a missing value)."""
-    sort = f"{value:.6g}" if _finite(value) else ""
+    sort = f"{value:.6g}" if finite(value) else ""
     interval = ""
-    if ci and _finite(ci[0]) and _finite(ci[1]):
+    if ci and finite(ci[0]) and finite(ci[1]):
         interval = f' <span class="muted">[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]</span>'
     return f'<td data-v="{sort}">{fmt(value, digits)}{interval}</td>'
 
@@ -80,20 +69,6 @@ def slug(model_id: str) -> str:
     """A file name for a model id (ids are untrusted text): safe characters plus a hash against collisions."""
     base = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")[:40] or "model"
     return f"{base}-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}"
-
-
-def page(title: str, body: str, depth: int) -> str:
-    up = "../" * depth
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-        '<meta name="referrer" content="no-referrer">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{e(title)}</title>\n"
-        f'<link rel="stylesheet" href="{up}assets/leaderboard.css">\n'
-        f'<script src="{up}assets/leaderboard.js" defer></script>\n'
-        f"</head><body>\n{body}\n</body></html>\n"
-    )
 
 
 def judge_badge(judge: dict[str, Any]) -> str:
@@ -259,7 +234,7 @@ def concepts_chart(models: list[dict], key: str, label: str) -> str:
         s = svg.Series(m["name"], svg.color(i))
         for b in BUCKETS:
             score = m["caption"].get(b)
-            if score and _finite(score.get(key)):
+            if score and finite(score.get(key)):
                 x = int(b[0])
                 s.points.append((x, score[key]))
                 ci = score.get(f"{key}_ci95") or [math.nan, math.nan]
@@ -277,9 +252,17 @@ def cohort_section(cohort: dict, models: list[dict], reported: dict | None) -> s
         if diagnostics
         else ""
     )
+    compared = ""
+    if cohort.get("comparison"):
+        compared = (
+            '<p class="note">Is one model really better than another on the same samples? '
+            f'<a href="{e(cohort["comparison"])}">Paired comparison of this table</a>: differences with '
+            "paired-bootstrap intervals and McNemar tests, and every sample side by side.</p>"
+        )
     return f"""<section class="cohort" id="cohort-{n}">
 <h2 id="captioning-{n}">{e(cohort["label"])}</h2>
 {caption_table(models, reported)}
+{compared}
 <div class="charts"><figure>{concepts_chart(models, "acc_pos", "Acc+")}<figcaption>Acc+ per bucket with 95%
 intervals.</figcaption></figure><figure>{concepts_chart(models, "acc_neg", "Acc−")}<figcaption>Acc− per bucket with
 95% intervals.</figcaption></figure></div>
@@ -311,6 +294,13 @@ def rejected_section(rejected: list[dict]) -> str:
 def index_page(data: dict) -> str:
     models, cohorts = data["models"], data["cohorts"]
     nav = "".join(f'<li><a href="#cohort-{c["id"]}">{e(c["label"])}</a></li>' for c in cohorts)
+    human = ""
+    if data.get("human"):
+        nav += '<li><a href="#human">Human evaluation</a></li>'
+        human = (
+            f'<section id="human-evaluation">{render("human.html", human=data["human"], standalone=False)}</section>'
+        )
+
     sections = "\n".join(
         cohort_section(c, [m for m in models if m["cohort"] == c["id"]], data["reported"] if c["id"] == 1 else None)
         for c in cohorts
@@ -331,6 +321,7 @@ every verdict, or an LLM judge's spot check) and whether each record matched the
 for reference, never ranked or recomputed. Click a column header to sort.</p>
 <nav><ul>{nav}</ul></nav></header>
 {sections}
+{human}
 {rejected_section(data["rejected"])}"""
     return page("CoViP leaderboard", body, 0)
 
@@ -343,7 +334,9 @@ def _score_row(label: str, s: dict) -> str:
     )
 
 
-def model_page(entry: dict, cohort: dict, task_links: list[tuple[str, str]], index: int) -> str:
+def model_page(
+    entry: dict, cohort: dict, task_links: list[tuple[str, str]], index: int, comparison: CohortComparison | None
+) -> str:
     card = entry["card"]
     items = [f"<dt>Model id</dt><dd>{e(entry['id'])}</dd>"]
     for key, label in CARD_LABELS.items():
@@ -389,47 +382,70 @@ def model_page(entry: dict, cohort: dict, task_links: list[tuple[str, str]], ind
         f"Recognition F1 vs Acc+ per sample: {entry['name']}",
     )
     links = "".join(f'<li><a href="{href}">{e(task)}</a></li>' for task, href in task_links)
+    compared = ""
+    if comparison is not None:
+        others = [label for model_id, label in comparison.labels.items() if model_id != entry["id"]]
+        pages = "".join(
+            f'<li><a href="../{comparison.folder}/{task_file(task)}">{e(task)}</a></li>'
+            for task in sorted(comparison.sides[0].records)
+        )
+        compared = f"""<h2>Compared with the other models of its table</h2>
+<p class="note">With {e(", ".join(others))}, on the same samples:
+<a href="../{comparison.folder}/index.html">paired differences</a> (Acc+, Acc− and recognition F1 with paired-bootstrap
+intervals, McNemar tests), and side by side, sample by sample:</p><ul>{pages}</ul>"""
     body = f"""<p><a href="../index.html">← leaderboard</a></p>
 <h1>{e(entry["name"])}</h1>
 <h2>Model card</h2><dl class="card">{"".join(items)}</dl>
 <h2>Personalized captioning</h2>{scores}
 <h2>Diagnostics</h2>{diag}
 <h2>Recognition vs retrieval</h2>{slope}<figure>{chart}</figure>
-<h2>Samples</h2><p class="note">Every logged sample with its query image, the model's output and each verdict.</p>
-<ul>{links}</ul>"""
+<h2>Samples</h2><p class="note">Every logged sample with its pictures, the model's output and each verdict.</p>
+<ul>{links}</ul>{compared}"""
     return page(f"{entry['name']} – CoViP leaderboard", body, 1)
 
 
-def _caption_sample(record: CaptionRecord) -> str:
+def _caption_sample(record: CaptionRecord, others: dict[str, list[bool]] | None) -> tuple[str, set[str]]:
+    """The caption, its names and each question's verdict; `others`: per question id, whether each other model of
+    the table got it right (None when the model is alone in its table)."""
     positives, said = set(record.positives), metrics.mentioned(record.caption, record.names)
     name_html = ", ".join(
         f'<span class="name{" pos" if i in positives else ""}{" said" if i in said else ""}">{e(n)}</span>'
         f"{' (in image)' if i in positives else ''}"
         for i, n in enumerate(record.names)
     )
-    rows = []
+    rows, marks = [], set()
     for question, verdict in record.judged():
         options = "<br>".join(f"{e(k)}: {e(t)}" for k, t in question.options.items())
         right = metrics.verdict_correct(record, question, verdict)
-        rows.append(
-            _row(
-                [
-                    td_text(record.names[question.concept]),
-                    td_text("in image" if record.is_positive(question) else "absent"),
-                    td_text(question.question),
-                    td_text("", options),
-                    td_text(question.gold),
-                    td_text(verdict.pred),
-                    td_text("right", RIGHT) if right else td_text("wrong", WRONG),
-                ]
+        cells = [
+            td_text(record.names[question.concept]),
+            td_text("in image" if record.is_positive(question) else "absent"),
+            td_text(question.question),
+            td_text("", options),
+            td_text(question.gold),
+            td_text(verdict.pred),
+            td_text("right", RIGHT) if right else td_text("wrong", WRONG),
+        ]
+        row_marks = set() if right else {"wrong"}
+        if others is not None:
+            rights = others[question.qid]
+            differs = any(r != right for r in rights)
+            mark = ' <span class="differs-mark">differs</span>' if differs else ""
+            cells.append(
+                td_text(f"{sum(rights)} of {len(rights)} right", f"{sum(rights)} of {len(rights)} right{mark}")
             )
-        )
-    table = _table(["Concept", "Status", "Question", "Options", "Gold", "Judge", "Verdict"], _body(rows))
+            if differs:
+                row_marks.add("differs")
+        marks |= row_marks
+        rows.append(f'<tr class="{" ".join(["q", *sorted(row_marks)])}">{"".join(cells)}</tr>')
+    head = ["Concept", "Status", "Question", "Options", "Gold", "Judge", "Verdict"]
+    table = _table(head + (["Others"] if others is not None else []), _body(rows))
     f1 = metrics.recognition_f1(record.caption, record.names, record.positives)
-    return (
+    content = (
         f'<div><p class="caption">{e(record.caption)}</p><p class="muted">Concepts in context: {name_html}. '
         f"Recognition F1 {fmt(f1, 2)}.</p>{table}</div>"
     )
+    return content, marks
 
 
 def _diagnostic_sample(record: DiagnosticRecord) -> str:
@@ -441,41 +457,45 @@ def _diagnostic_sample(record: DiagnosticRecord) -> str:
         ("verdict", record.verdict),
         ("score", metrics.diagnostic_score(record)),
     ]
-    items = "".join(f"<dt>{e(k)}</dt><dd>{fmt(v) if _finite(v) else e(v)}</dd>" for k, v in fields if v is not None)
+    items = "".join(f"<dt>{e(k)}</dt><dd>{fmt(v) if finite(v) else e(v)}</dd>" for k, v in fields if v is not None)
     return f'<div><dl class="card">{items}</dl></div>'
 
 
-def task_page(entry: dict, task: TaskRun, benchmarks: Benchmarks, images: Path) -> str:
+def task_page(
+    entry: dict, task: TaskRun, benchmarks: Benchmarks, images: Path, comparison: CohortComparison | None
+) -> str:
+    """Every sample of one task: its pictures, the model's output and each verdict (captioning: with a legend, and a
+    filter to the wrong questions and to those another model of the table judged otherwise)."""
     found = benchmarks.find(task)
+    caption = task.info.family == "caption"
+    compared = comparison is not None and caption
     sections = []
     for i, record in enumerate(task.records):
-        name = None if isinstance(found, str) else thumbnail(found, record.sample_id, images)
-        img = (
-            f'<img src="../../img/{name}" alt="query image of {e(record.sample_id)}" loading="lazy">'
-            if name
-            else f'<p class="muted">Query image not available{": " + e(found) if isinstance(found, str) else ""}.</p>'
-        )
-        if task.info.control == "blind":
-            img += '<p class="muted">The model saw a blank image instead (blind control).</p>'
-        content = _caption_sample(record) if isinstance(record, CaptionRecord) else _diagnostic_sample(record)
+        pictures = None if isinstance(found, str) else sample_pictures(found, record.sample_id, images)
+        missing = found if isinstance(found, str) else "" if pictures else "the sample is not in the benchmark"
+        context = {"sample_id": record.sample_id, "control": task.info.control, "img": "../../img/"}
+        images_html = render("pictures.html", pictures=pictures, missing=missing, **context)
+        marks: set[str] = set()
+        if isinstance(record, CaptionRecord):
+            others = comparison.others(entry["id"], task.name, record.sample_id) if compared else None
+            content, marks = _caption_sample(record, others)
+        else:
+            content = _diagnostic_sample(record)
+        classes = " ".join(["sample", *sorted(marks)])
         sections.append(
-            f'<section class="sample" id="s{i}"><h3>{e(record.sample_id)}</h3><div>{img}</div>{content}</section>'
+            f'<section class="{classes}" id="s{i}"><h3>{e(record.sample_id)}</h3>{images_html}{content}</section>'
         )
     back = f'<a href="../{slug(entry["id"])}.html">← {e(entry["name"])}</a>'
+    guide = ""
+    if caption:
+        choices = [("wrong", "only questions this model got wrong")]
+        if compared:
+            choices.append(("differs", "only questions another model of its table judged otherwise"))
+            back += f' · <a href="../../{comparison.folder}/{task_file(task.name)}">side by side with its table</a>'
+        guide = render("legend.html", compared=False) + render("filter.html", choices=choices)
     body = f"""<p>{back} · <a href="../../index.html">leaderboard</a></p>
-<h1>{e(entry["name"])}: {e(task.name)}</h1><p class="note">{len(task.samples)} samples.</p>{"".join(sections)}"""
+<h1>{e(entry["name"])}: {e(task.name)}</h1><p class="note">{len(task.samples)} samples.</p>{guide}{"".join(sections)}"""
     return page(f"{entry['name']} – {task.name}", body, 2)
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinity become null: JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchmarks) -> Path:
@@ -484,24 +504,29 @@ def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchma
         if not (out / DATA_FILE).is_file():
             raise FileExistsError(f"{out} exists and is not a leaderboard site (no {DATA_FILE}): refusing to overwrite")
         shutil.rmtree(out)
-    (out / "assets").mkdir(parents=True)
-    static = resources.files("covip.leaderboard").joinpath("static")
-    for name in ("leaderboard.js", "leaderboard.css"):
-        (out / "assets" / name).write_text(static.joinpath(name).read_text("utf-8"), encoding="utf-8")
-    (out / DATA_FILE).write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    by_id = {r.submission.model_id: r.submission for r in reports if r.valid}
+    out.mkdir(parents=True)
+    write_assets(out)
+    runs = {r.submission.model_id: r.submission.run for r in reports if r.valid}
     cohorts = {c["id"]: c for c in data["cohorts"]}
+    comparisons = {}
+    for cohort in data["cohorts"]:
+        members = [m for m in data["models"] if m["cohort"] == cohort["id"]]
+        comparison = cohort_comparison(cohort, members, runs, out, benchmarks)
+        if comparison is not None:
+            comparisons[cohort["id"]] = comparison
+            cohort["comparison"] = f"{comparison.folder}/index.html"
+    (out / DATA_FILE).write_text(json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     (out / "models").mkdir()
     for index, entry in enumerate(data["models"]):
-        run = by_id[entry["id"]].run
+        run, comparison = runs[entry["id"]], comparisons.get(entry["cohort"])
         folder = out / "models" / slug(entry["id"])
         folder.mkdir()
         links = []
         for name in sorted(run.tasks):
-            file = f"{re.sub(r'[^a-z0-9_]', '_', name)}.html"
-            (folder / file).write_text(task_page(entry, run.tasks[name], benchmarks, out / "img"), encoding="utf-8")
-            links.append((name, f"{folder.name}/{file}"))
-        model = model_page(entry, cohorts[entry["cohort"]], links, index)
+            html = task_page(entry, run.tasks[name], benchmarks, out / "img", comparison)
+            (folder / task_file(name)).write_text(html, encoding="utf-8")
+            links.append((name, f"{folder.name}/{task_file(name)}"))
+        model = model_page(entry, cohorts[entry["cohort"]], links, index, comparison)
         (out / "models" / f"{folder.name}.html").write_text(model, encoding="utf-8")
     index_path = out / "index.html"
     index_path.write_text(index_page(data), encoding="utf-8")

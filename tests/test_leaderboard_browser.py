@@ -9,166 +9,19 @@ screenshot and checks it is not blank. The Makefile's `test` target installs chr
 
 from __future__ import annotations
 
-import base64
-import io
-import itertools
 import json
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import Browser, needs_chromium
 from leaderboard_edits import copy_run, read_rows
-from PIL import Image, ImageStat
+from PIL import ImageStat
 
 from covip.leaderboard.cli import main
 
 pytest_plugins = ["leaderboard_runs"]
 EVIL = "<script>alert(1)</script>"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM) and not os.environ.get("CI"), reason="chromium not installed (make test installs it)"
-)
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1280,1600",
-    "--remote-debugging-port=0",
-]
-
-
-class Browser:
-    """A headless Chromium and one page, spoken to over its DevTools websocket."""
-
-    def __init__(self) -> None:
-        from websockets.sync.client import connect
-
-        self.profile = tempfile.mkdtemp(prefix="covip-chromium-")
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.is_file() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError("chromium did not start (no DevToolsActivePort)")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-            target = next(t for t in json.load(resp) if t["type"] == "page")
-        self.ws = connect(target["webSocketDebuggerUrl"], max_size=64 * 2**20)
-        self.ids = itertools.count(1)
-        self.events: list[dict] = []
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.call(f"{domain}.enable")
-
-    def call(self, method: str, **params) -> dict:
-        msg_id = next(self.ids)
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=30))
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait_for(self, method: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(ev.get("method") == method for ev in self.events):
-            self.events.append(json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
-
-    def eval(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def open(self, url: str) -> None:
-        self.events.clear()
-        self.call("Page.navigate", url=url)
-        self.wait_for("Page.loadEventFired")
-
-    def click(self, selector: str) -> None:
-        """A real mouse click at the element's centre (not element.click())."""
-        box = self.eval(
-            f"(() => {{ const el = document.querySelector({json.dumps(selector)}); el.scrollIntoView(); "
-            "const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-
-    def settle(self, seconds: float = 0.5) -> None:
-        """Drain events for a moment (late console messages, requests)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                self.events.append(json.loads(self.ws.recv(timeout=0.05)))
-            except TimeoutError:
-                pass
-
-    def screenshot(self, path: Path) -> Image.Image:
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-        path.write_bytes(data)
-        return Image.open(io.BytesIO(data))
-
-    def errors(self) -> list[str]:
-        found = []
-        for ev in self.events:
-            method, params = ev.get("method"), ev.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append(f"console: {params.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                found.append(f"exception: {params.get('exceptionDetails')}")
-            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
-            elif method == "Page.javascriptDialogOpening":
-                found.append(f"dialog opened: {params.get('message')}")
-        return found
-
-    def requests(self) -> list[str]:
-        return [ev["params"]["request"]["url"] for ev in self.events if ev.get("method") == "Network.requestWillBeSent"]
-
-    def loaded(self) -> set[str]:
-        """URLs of the requests that finished loading (neither failed nor blocked)."""
-        urls = {
-            ev["params"]["requestId"]: ev["params"]["request"]["url"]
-            for ev in self.events
-            if ev.get("method") == "Network.requestWillBeSent"
-        }
-        done = (ev["params"]["requestId"] for ev in self.events if ev.get("method") == "Network.loadingFinished")
-        return {urls[i] for i in done if i in urls}
-
-    def only_site_requests(self, site: Path, expected: list[str]) -> None:
-        """The expected site files were requested and loaded, and nothing outside the site was requested."""
-        site_url = site.resolve().as_uri() + "/"
-        assert [u for u in self.requests() if not u.startswith(site_url)] == []
-        missing = [name for name in expected if site_url + name not in self.loaded()]
-        assert missing == [], f"not loaded: {missing}; requests: {self.requests()}"
-
-    def close(self) -> None:
-        if getattr(self, "ws", None):
-            self.ws.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.profile, ignore_errors=True)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +113,79 @@ def test_model_and_sample_pages_load_clean(site: Path, browser: Browser, real_ru
         and "Content Security Policy" in ev["params"]["entry"].get("text", "")
     ]
     assert blocked, "an outside image was not blocked by the Content-Security-Policy"
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory, real_runs: dict[str, Path]) -> Path:
+    """`covip-leaderboard compare` of two baselines' real runs (their captioning tasks and controls)."""
+    out = tmp_path_factory.mktemp("comparison") / "oracle-vs-retrieval"
+    assert main(["compare", str(real_runs["oracle"]), str(real_runs["retrieval"]), "--out", str(out)]) == 0
+    return out
+
+
+VISIBLE = "Array.from(document.querySelectorAll({})).filter(e => e.getClientRects().length > 0)"
+# Widths of the first sample's pictures once loaded (they load lazily: the first sample is in view); 0: not loaded.
+PICTURES_LOADED = """Promise.all(Array.from(document.querySelectorAll('section.sample:first-of-type .pictures img'))
+  .map(img => img.complete ? img.naturalWidth
+    : new Promise(r => { img.onload = () => r(img.naturalWidth); img.onerror = () => r(0); })))"""
+
+
+def visible(browser: Browser, selector: str) -> int:
+    return browser.eval(VISIBLE.format(json.dumps(selector)) + ".length")
+
+
+def test_comparison_page_names_every_pair_and_loads_clean(comparison: Path, browser: Browser) -> None:
+    browser.open(comparison.joinpath("index.html").as_uri())
+    assert browser.eval("document.querySelector('h3').textContent") == "B = covip_retrieval vs A = covip_oracle"
+    assert browser.eval("document.querySelectorAll('table.paired tbody tr').length") == 15  # 3 controls x 5 rows
+    browser.settle()
+    assert browser.errors() == []
+    browser.only_site_requests(comparison, ASSETS)
+    browser.doc_screenshot("compare.png", height=760)
+
+
+def test_side_by_side_filters_to_the_disagreements(comparison: Path, browser: Browser) -> None:
+    browser.open(comparison.joinpath("covip_caption_3c.html").as_uri())
+    total = browser.eval("document.querySelectorAll('section.sample').length")
+    differing = browser.eval("document.querySelectorAll('section.sample.differs').length")
+    rows = browser.eval("document.querySelectorAll('tr.q.differs').length")
+    assert 0 < differing <= total and rows > 0
+    assert (
+        browser.eval("document.querySelector('form.filter output').textContent") == f"{total} of {total} samples shown"
+    )
+    pictures = browser.eval(PICTURES_LOADED)
+    assert pictures and all(width > 0 for width in pictures), "a picture did not load under the policy"
+    browser.click("input[name=show][value=differs]")
+    assert visible(browser, "section.sample") == differing
+    assert visible(browser, "tr.q") == visible(browser, "tr.q.differs") == rows
+    text = browser.eval("document.querySelector('form.filter output').textContent")
+    assert text == f"{differing} of {total} samples shown"
+    browser.settle()
+    assert browser.errors() == []
+    browser.only_site_requests(comparison, ASSETS)
+    browser.eval("document.querySelector('details.legend').open = false")
+    browser.doc_screenshot("side_by_side.png", height=1300)
+    browser.click("input[name=show][value=all]")
+    assert visible(browser, "section.sample") == total
+
+
+def test_sample_page_shows_context_pictures_and_filters_to_wrong_questions(site: Path, browser: Browser) -> None:
+    browser.open(site.joinpath("index.html").as_uri())
+    href = browser.eval("Array.from(document.querySelectorAll('a')).find(a => a.textContent === 'covip_blind').href")
+    browser.open(href.removesuffix(".html") + "/covip_caption_2c.html")
+    names = browser.eval(
+        "Array.from(document.querySelectorAll('section.sample')).map(s => s.querySelectorAll('.pictures img').length)"
+    )
+    assert names and all(n > 2 for n in names)  # the query image and every context picture
+    assert all(width > 0 for width in browser.eval(PICTURES_LOADED))
+    wrong = browser.eval("document.querySelectorAll('tr.q.wrong').length")
+    assert 0 < wrong < browser.eval("document.querySelectorAll('tr.q').length")
+    browser.click("input[name=show][value=wrong]")
+    assert visible(browser, "tr.q") == visible(browser, "tr.q.wrong") == wrong
+    browser.click("input[name=show][value=differs]")
+    assert visible(browser, "tr.q") == browser.eval("document.querySelectorAll('tr.q.differs').length")
+    browser.click("input[name=show][value=wrong]")
+    browser.settle()
+    assert browser.errors() == []
+    browser.eval("document.querySelector('details.legend').open = false")
+    browser.doc_screenshot("sample_page.png", height=1000)

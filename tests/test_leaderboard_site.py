@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ def test_script_named_model_and_strings_render_as_text(real_runs, tmp_path: Path
     rejudged(captioned, "covip_caption_3c", lambda record: record.update(caption=record["caption"] + f" {EVIL}"))
     out = build(tmp_path)
     pages = list(out.rglob("*.html"))
-    assert len(pages) == 1 + 2 + 2  # index, two model pages, one task page each
+    # index, two model pages, one task page each, and their table's comparison (its index and one side-by-side page)
+    assert len(pages) == 1 + 2 + 2 + 2
     for page in pages:
         html = page.read_text()
         assert "<script>alert(1)" not in html and "<img src=x" not in html, page
@@ -60,16 +62,18 @@ def test_every_page_forbids_outside_requests_and_names_no_outside_url(real_runs,
     assert len(list((out / "models").rglob("covip_*.html"))) == len(data["models"][0]["tasks"])
 
 
-def test_query_images_are_copied_as_thumbnails(real_runs, small_benchmark: Path, tmp_path: Path) -> None:
+def test_query_and_context_pictures_are_copied_as_thumbnails(real_runs, small_benchmark: Path, tmp_path: Path) -> None:
     copy_run(real_runs["oracle"], tmp_path / "subs" / "a")
     out = build(tmp_path)
     samples = load_caption_dataset(small_benchmark, "test", open_images=False).samples
-    images = {hashlib.sha256((small_benchmark / s.query_image).read_bytes()).hexdigest() for s in samples}
+    files = {s.query_image for s in samples} | {c.image for s in samples for c in s.concepts}
+    images = {hashlib.sha256((small_benchmark / f).read_bytes()).hexdigest() for f in files}
     thumbs = list((out / "img").glob("*.jpg"))
     assert len(thumbs) == len(images)
     page = next((out / "models").rglob("covip_caption_1c.html")).read_text()
     shown = re.findall(r'src="\.\./\.\./img/([0-9a-f]+\.jpg)"', page)
-    assert len(shown) == len(read_rows(real_runs["oracle"], "covip_caption_1c")) and set(shown) <= {
+    rows = read_rows(real_runs["oracle"], "covip_caption_1c")
+    assert len(shown) == sum(1 + len(r["covip_record"]["names"]) for r in rows) and set(shown) <= {
         t.name for t in thumbs
     }
 
@@ -79,7 +83,7 @@ def test_images_of_another_benchmark_are_not_shown(real_runs, other_benchmark: P
     out = build(tmp_path, "--data", str(other_benchmark))
     assert not (out / "img").exists()
     page = next((out / "models").rglob("covip_caption_1c.html")).read_text()
-    assert "holds other caption samples than the run&#x27;s (their fingerprint differs)" in page
+    assert "holds other caption samples than the run's (their fingerprint differs)" in unescape(page)
     assert "benchmark not checked: the benchmark at" in capsys.readouterr().out  # nor were the records
 
 

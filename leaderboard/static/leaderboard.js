@@ -2,6 +2,8 @@
 // A table with class "sortable" gets a button in each header; clicking it sorts every tbody of the
 // table on its own (so rows marked "reported" never mix with computed rows), by each cell's
 // data-v attribute (numeric when it parses, else text); empty values always sort last.
+// A form with class "filter" (hidden until this script shows it) sets body[data-show] to the chosen radio
+// value; the stylesheet hides the samples and question rows that do not match, and the form counts what is shown.
 "use strict";
 
 function cellValue(row, index) {
@@ -45,6 +47,20 @@ function makeSortable(table) {
   });
 }
 
+function setupFilter(form) {
+  const samples = document.querySelectorAll("section.sample");
+  const output = form.querySelector("output");
+  const update = () => {
+    document.body.dataset.show = form.querySelector("input[name=show]:checked").value;
+    const shown = Array.from(samples).filter((s) => s.getClientRects().length > 0).length;
+    output.textContent = `${shown} of ${samples.length} samples shown`;
+  };
+  form.hidden = false;
+  form.addEventListener("change", update);
+  update();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("table.sortable").forEach(makeSortable);
+  document.querySelectorAll("form.filter").forEach(setupFilter);
 });
