@@ -14,6 +14,8 @@ images were made or how many concepts are present.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -157,12 +159,33 @@ class _Query:
         return Placement(max(0.0, _correlation(aligned, self.rgb, landed)), float(xs.mean()), float(ys.mean()), radius)
 
 
+_RECENT: OrderedDict[bytes, list[Placement]] = OrderedDict()
+_RECENT_SIZE = 1024  # a run asks about the same pictures again (a task's direct and CAG variants): answer from here
+
+
+def _digest(images: list[Image.Image]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for image in images:
+        h.update(f"{image.mode}{image.size}".encode())
+        h.update(image.tobytes())
+    return h.digest()
+
+
 def locate_all(context_images: list[Image.Image], query: Image.Image) -> list[Placement]:
-    """Where each context picture's concept best appears in the query."""
+    """Where each context picture's concept best appears in the query (remembered for the last few questions:
+    the answer depends on the pixels only)."""
     if not context_images:
         return []
+    key = _digest([query, *context_images])
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return list(_RECENT[key])
     found = _Query(query)
-    return [found.locate(image) for image in context_images]
+    placements = [found.locate(image) for image in context_images]
+    _RECENT[key] = placements
+    while len(_RECENT) > _RECENT_SIZE:
+        _RECENT.popitem(last=False)
+    return list(placements)
 
 
 def match_scores(context_images: list[Image.Image], query: Image.Image) -> list[float]:
