@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pinned to the builder's `easy` level (its original output, byte for byte): the seeded learning test below
+    was calibrated on these prompts, and the default level's images change them."""
     from covip.tasks.builder.build import BuildConfig, build
+    from covip.tasks.builder.difficulty import Difficulty
 
     out = tmp_path_factory.mktemp("train_data")
-    build(BuildConfig(out=out, seed=5, per_bucket=2, split="train", buckets=(1, 2), tasks=("caption",)))
+    config = BuildConfig(out=out, seed=5, per_bucket=2, split="train", buckets=(1, 2), tasks=("caption",))
+    build(replace(config, difficulty=Difficulty.parse("easy")))
     return out
 
 
