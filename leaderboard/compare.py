@@ -3,9 +3,9 @@
 A comparison is between two or more *sides*, each a label and judged caption records by task and sample id: one per
 run (`run_sides`, for `covip-leaderboard compare` and the site's cohorts), or one per judge of one run's captions
 (`judge_agreement.py`). Runs are compared only when they are alike, read from each task's recorded identity: the same
-captioning tasks, the same data fingerprint per task, and the same judge, unless the user allows other judges on
-purpose (`across_judges`). Otherwise `NotComparable` names each difference. A difference of prompt preset is allowed
-(comparing presets is a fair question) and noted.
+captioning tasks, the same data fingerprint and benchmark manifest (its images) per task, and the same judge, unless
+the user allows other judges on purpose (`across_judges`). Otherwise `NotComparable` names each difference. A
+difference of prompt preset is allowed (comparing presets is a fair question) and noted.
 
 The statistics (`paired_stats`) are computed for every pair of sides on the samples all sides share, per bucket and
 pooled over the buckets ("overall"), for the main tasks and for each control the runs hold. Only captioning tasks
