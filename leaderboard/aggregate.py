@@ -10,21 +10,29 @@ Runs are ranked only against like runs: a cohort is the submissions with the sam
 per task family, the same judges and the same prompt preset. The cohort with the most submissions is the main
 table; each other cohort is ranked apart, and its label says how it differs. The result is plain JSON, written
 beside the site.
+
+The RePIC tasks (family `repic`) are another benchmark, so they get tables of their own: a submission's CoViP tasks
+make its CoViP entry and its RePIC tasks its RePIC entry (a run holding both has both). A RePIC entry holds each
+task's precision / recall / F1 under the `repic` preset, the corrected `name_*` metric and `retrieval_recall`,
+recomputed from the records; RePIC cohorts are runs of the same RePIC tasks on the same RePIC files (their sha256)
+with the same retriever, ranked by the mean corrected F1 over their tasks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
 from covip.leaderboard.stats import combined_score, fit_slope, mean_ci95
-from covip.leaderboard.validate import DIAGNOSTICS, SCORED_FAMILIES, Report
-from covip.tasks.results.records import CaptionRecord, DiagnosticRecord
+from covip.leaderboard.validate import COVIP_FAMILIES, DIAGNOSTICS, REPIC, Report
+from covip.tasks.results.records import CaptionRecord, DiagnosticRecord, RepicRecord
 from covip.tasks.results.run import Run
 from covip.tasks.scoring import metrics
 
@@ -62,6 +70,20 @@ def regression_points(records: Sequence[CaptionRecord]) -> list[tuple[float, flo
     return points
 
 
+def repic_score(records: Sequence[RepicRecord], names: Sequence[str]) -> dict[str, Any]:
+    """The metrics `names` of one RePIC task, each as the task's aggregation computes it from its records."""
+    return {"n": len(records), **{name: metrics.aggregate(name, records) for name in names}}
+
+
+def repic_scores(run: Run) -> dict[str, dict[str, Any]]:
+    """Every RePIC task of a run, by name, with the metrics its YAML declares."""
+    return {
+        name: repic_score(task.records, task.info.metrics)
+        for name, task in sorted(run.tasks.items())
+        if task.info.family == REPIC
+    }
+
+
 def card(report: Report) -> tuple[dict[str, Any], list[str]]:
     """The shown card: the given card's fields over those derived from the results, and which were derived."""
     sub = report.submission
@@ -70,12 +92,17 @@ def card(report: Report) -> tuple[dict[str, Any], list[str]]:
     return {**derived, **given}, sorted(derived)
 
 
+def tasks_of(report: Report, families: Sequence[str]) -> list[str]:
+    return sorted(name for name, task in report.submission.run.tasks.items() if task.info.family in families)
+
+
 def comparison_key(report: Report) -> dict[str, Any]:
-    """What makes two submissions comparable: tasks, data fingerprint per family, judges, preset."""
-    run, identities = report.submission.run, report.identities
+    """What makes two submissions' CoViP parts comparable: tasks, data fingerprint per family, judges, preset."""
+    run, tasks = report.submission.run, tasks_of(report, COVIP_FAMILIES)
+    identities = {name: identity for name, identity in report.identities.items() if name in tasks}
     family = {name: run.tasks[name].info.family for name in identities}
     return {
-        "tasks": sorted(run.tasks),
+        "tasks": tasks,
         "data": dict(sorted({family[n]: i.data.samples_sha256 for n, i in identities.items()}.items())),
         "judges": dict(sorted({family[n]: i.judge.id for n, i in identities.items() if i.judge}.items())),
         "preset": sorted({i.preset for i in identities.values()}),
@@ -83,14 +110,14 @@ def comparison_key(report: Report) -> dict[str, Any]:
 
 
 def run_scores(run: Run) -> dict[str, Any]:
-    """Every score of a run: captioning per bucket and overall, the controls, the diagnostics, the slope's points
-    (tasks of a family the leaderboard does not score are left out)."""
+    """Every CoViP score of a run: captioning per bucket and overall, the controls, the diagnostics, the slope's
+    points (RePIC tasks are scored by `repic_scores`)."""
     main: dict[str, list[CaptionRecord]] = defaultdict(list)
     controls: dict[str, dict[str, list[CaptionRecord]]] = defaultdict(lambda: defaultdict(list))
     diagnostics: dict[str, dict[str, list[DiagnosticRecord]]] = defaultdict(lambda: defaultdict(list))
     for task in run.tasks.values():
         info = task.info
-        if info.family not in SCORED_FAMILIES:
+        if info.family not in COVIP_FAMILIES:
             continue
         if info.family == "caption":
             target = main if info.control == "none" else controls[info.control]
@@ -119,13 +146,10 @@ def run_scores(run: Run) -> dict[str, Any]:
     }
 
 
-def model_entry(report: Report) -> dict[str, Any]:
-    """One validated submission as a leaderboard entry."""
+def submission_fields(report: Report) -> dict[str, Any]:
+    """What every entry of a submission shows of it: ids, name, card, lmms-eval model."""
     sub = report.submission
-    scores = run_scores(sub.run)
     shown, derived = card(report)
-    judge = next((i.judge for _, i in sorted(report.identities.items()) if i.judge), None)
-    key = comparison_key(report)
     return {
         "id": sub.model_id,
         "name": sub.name,
@@ -134,8 +158,18 @@ def model_entry(report: Report) -> dict[str, Any]:
         "card_source": sub.card_file or "none (no card given)",
         "model": sub.run.model,
         "model_args": sub.run.model_args,
+    }
+
+
+def model_entry(report: Report) -> dict[str, Any]:
+    """The CoViP part of one validated submission as a leaderboard entry."""
+    scores = run_scores(report.submission.run)
+    judge = next((i.judge for _, i in sorted(report.identities.items()) if i.judge), None)
+    key = comparison_key(report)
+    return {
+        **submission_fields(report),
         "judge": judge.model_dump(include={"id", "backend", "model", "preset"}) if judge else {},
-        "checks": report.checks(),
+        "checks": report.checks(key["tasks"]),
         "caption": scores["caption"],
         "controls": scores["controls"],
         "diagnostics": scores["diagnostics"],
@@ -143,41 +177,128 @@ def model_entry(report: Report) -> dict[str, Any]:
         "points": [[round(x, 6), round(y, 6)] for x, y in scores["points"]],
         "tasks": key["tasks"],
         "comparison": key,
-        "covip_bench": sorted({i.covip_bench for i in report.identities.values()}),
+        "covip_bench": sorted({report.identities[t].covip_bench for t in key["tasks"]}),
     }
 
 
-def _rank_value(entry: dict) -> float:
-    value = entry["caption"].get("overall", {}).get("score", math.nan)
-    return -value if math.isfinite(value) else math.inf
+def repic_key(report: Report) -> dict[str, Any]:
+    """What makes two submissions' RePIC parts comparable: tasks, each task's RePIC files (sha256), retriever."""
+    tasks = tasks_of(report, (REPIC,))
+    repic = {name: report.identities[name].repic for name in tasks}  # validation requires it of every RePIC task
+    retrievers = {json.dumps(r.retriever.model_dump(), sort_keys=True) for r in repic.values() if r.retriever}
+    return {
+        "tasks": tasks,
+        "data": {name: r.sha256.model_dump() for name, r in repic.items()},
+        "retriever": [json.loads(r) for r in sorted(retrievers)],
+    }
 
 
-def rank(entries: list[dict]) -> list[dict]:
-    """Entries ordered by overall ranking score (ties share a rank; entries without captioning come last)."""
-    ordered = sorted(entries, key=lambda e: (_rank_value(e), e["name"]))
+def repic_entry(report: Report) -> dict[str, Any]:
+    """The RePIC part of one validated submission: each task's scores, and the means that rank it."""
+    scores, key = repic_scores(report.submission.run), repic_key(report)
+    return {
+        **submission_fields(report),
+        "data_checked": report.data_checked(key["tasks"]),
+        "repic": scores,
+        "score": metrics.mean(s["name_f1"] for s in scores.values()),
+        "score_repic": metrics.mean(s["f1"] for s in scores.values()),
+        "n": sum(s["n"] for s in scores.values()),
+        "tasks": key["tasks"],
+        "comparison": key,
+    }
+
+
+def covip_rank_value(entry: dict) -> float:
+    """The CoViP ranking score: overall Score (NaN without captioning)."""
+    return entry["caption"].get("overall", {}).get("score", math.nan)
+
+
+def repic_rank_value(entry: dict) -> float:
+    """The RePIC ranking score: the mean corrected F1 over the entry's RePIC tasks."""
+    return entry["score"]
+
+
+def rank(entries: list[dict], value_of: Callable[[dict], float]) -> list[dict]:
+    """Entries ordered by ranking score, highest first (ties share a rank; entries without one come last)."""
+
+    def order(entry: dict) -> float:
+        value = value_of(entry)
+        return -value if math.isfinite(value) else math.inf
+
+    ordered = sorted(entries, key=lambda e: (order(e), e["name"]))
     previous, position = None, 0
     for i, entry in enumerate(ordered, start=1):
-        value = _rank_value(entry)
+        value = order(entry)
         if value != previous:
             position, previous = i, value
         entry["rank"] = position if math.isfinite(value) else None
     return ordered
 
 
+def _tasks(key: dict[str, Any]) -> str:
+    return f"{len(key['tasks'])} task{'s' if len(key['tasks']) != 1 else ''}"
+
+
 def _describe(key: dict[str, Any]) -> str:
     data = ", ".join(f"{family} {sha[:10]}" for family, sha in key["data"].items()) or "none"
     judges = ", ".join(sorted(set(key["judges"].values()))) or "none"
-    tasks = f"{len(key['tasks'])} task{'s' if len(key['tasks']) != 1 else ''}"
-    return f"{tasks} · data {data} · judge {judges} · preset {', '.join(key['preset'])}"
+    return f"{_tasks(key)} · data {data} · judge {judges} · preset {', '.join(key['preset'])}"
 
 
-def _label(key: dict[str, Any], main: dict[str, Any]) -> str:
+def _describe_repic(key: dict[str, Any]) -> str:
+    """The RePIC files are shown as one short fingerprint over every task's files."""
+    data = hashlib.sha256(json.dumps(key["data"], sort_keys=True).encode()).hexdigest()[:10]
+    retrievers = ", ".join(r["name"] for r in key["retriever"]) or "none (retrieval skipped)"
+    return f"{_tasks(key)} · RePIC files {data} · retriever {retrievers}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one benchmark's entries are grouped into like runs, described and ranked."""
+
+    prefix: str  # of a cohort's label
+    facets: dict[str, str]  # comparison-key field -> how a cohort that differs in it is labelled
+    describe: Callable[[dict[str, Any]], str]
+    rank_value: Callable[[dict], float]
+
+
+COVIP_TABLE = Table(
+    "Ranked",
+    {"tasks": "other tasks", "data": "other data", "judges": "another judge", "preset": "another preset"},
+    _describe,
+    covip_rank_value,
+)
+REPIC_TABLE = Table(
+    "RePIC ranked",
+    {"tasks": "other tasks", "data": "other RePIC files", "retriever": "another retriever"},
+    _describe_repic,
+    repic_rank_value,
+)
+
+
+def _label(table: Table, key: dict[str, Any], main: dict[str, Any]) -> str:
     """What a cohort is, and for all but the main table, how it differs from it."""
     if key == main:
-        return f"Ranked: {_describe(key)}"
-    facets = {"tasks": "other tasks", "data": "other data", "judges": "another judge", "preset": "another preset"}
-    differs = ", ".join(text for facet, text in facets.items() if key[facet] != main[facet])
-    return f"Ranked apart ({differs}): {_describe(key)}"
+        return f"{table.prefix}: {table.describe(key)}"
+    differs = ", ".join(text for facet, text in table.facets.items() if key[facet] != main[facet])
+    return f"{table.prefix} apart ({differs}): {table.describe(key)}"
+
+
+def cohorts(entries: list[dict], table: Table) -> tuple[list[dict], list[dict]]:
+    """(cohorts, entries): like entries grouped, the largest group first, each ranked on its own and labelled."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for entry in entries:
+        by_key[json.dumps(entry["comparison"], sort_keys=True)].append(entry)
+    order = sorted(by_key.values(), key=lambda es: (-len(es), -len(es[0]["tasks"]), es[0]["name"]))
+    main = order[0][0]["comparison"] if order else {}
+    groups, ranked = [], []
+    for number, members in enumerate(order, start=1):
+        for entry in rank(members, table.rank_value):
+            entry["cohort"] = number
+            ranked.append(entry)
+        key = members[0]["comparison"]
+        groups.append({"id": number, "label": _label(table, key, main), "key": key})
+    return groups, ranked
 
 
 def reported() -> dict[str, Any]:
@@ -186,24 +307,17 @@ def reported() -> dict[str, Any]:
 
 
 def leaderboard(reports: list[Report]) -> dict[str, Any]:
-    """The whole site's data: cohorts of like runs, each ranked; rejected submissions; the reported figures."""
+    """The whole site's data: cohorts of like runs, each ranked (CoViP's and RePIC's apart); rejected submissions;
+    the reported figures."""
     valid = [r for r in reports if r.valid]
-    by_key: dict[str, list[dict]] = defaultdict(list)
-    for report in valid:
-        entry = model_entry(report)
-        by_key[json.dumps(entry["comparison"], sort_keys=True)].append(entry)
-    order = sorted(by_key.values(), key=lambda es: (-len(es), -len(es[0]["tasks"]), es[0]["name"]))
-    main = order[0][0]["comparison"] if order else {}
-    cohorts, models = [], []
-    for number, entries in enumerate(order, start=1):
-        for entry in rank(entries):
-            entry["cohort"] = number
-            models.append(entry)
-        cohorts.append({"id": number, "label": _label(entries[0]["comparison"], main), "key": entries[0]["comparison"]})
+    covip_cohorts, models = cohorts([model_entry(r) for r in valid if tasks_of(r, COVIP_FAMILIES)], COVIP_TABLE)
+    repic_cohorts, repic_models = cohorts([repic_entry(r) for r in valid if tasks_of(r, (REPIC,))], REPIC_TABLE)
     return {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "cohorts": cohorts,
+        "submissions": len(valid),
+        "cohorts": covip_cohorts,
         "models": models,
+        "repic": {"cohorts": repic_cohorts, "models": repic_models},
         "rejected": [
             {"path": str(r.submission.root), "problems": [str(p) for p in r.rejections]} for r in reports if not r.valid
         ],

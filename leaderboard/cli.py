@@ -25,6 +25,7 @@ from covip.leaderboard.human.report import read_human_report
 from covip.leaderboard.judge_agreement import RUN_VERDICTS, agreement_rows, judge_sides
 from covip.leaderboard.pages import fmt, interval, pvalue, signed
 from covip.leaderboard.paired_stats import RESAMPLES
+from covip.leaderboard.repic_data import RepicSets
 from covip.leaderboard.rules import RULES
 from covip.leaderboard.site import build_site
 from covip.leaderboard.submission import Submission, load_submission
@@ -45,8 +46,8 @@ model card).
 
 {EXIT_HELP}"""
 BUILD_HELP = f"""Validate submissions (every check of `covip-leaderboard validate`), then write the static site from
-the valid ones: index.html (one ranked table per group of like runs, the rejected submissions listed apart),
-leaderboard.json, one page per model and per task with query-image thumbnails.
+the valid ones: index.html (one ranked table per group of like runs, the RePIC tasks' tables apart, the rejected
+submissions listed apart), leaderboard.json, one page per model and per task with query-image thumbnails.
 
 {EXIT_HELP} With a rejection, the site of the valid submissions is still written (and its path printed); with
 none valid, or --out a directory that is not a leaderboard site, nothing is written."""
@@ -94,6 +95,10 @@ def _checks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", help="model card YAML (only with a single submission)")
     parser.add_argument(
         "--data", help="benchmark directory to check records and take query images from (default: where each run was)"
+    )
+    parser.add_argument(
+        "--repic-data",
+        help="RePIC directory to check RePIC records and take their pictures from (default: where each run was)",
     )
     parser.add_argument(
         "--spot-check",
@@ -243,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         subs = _load(args.paths, args.card)
         options = Options(
             data_dir=Path(args.data) if args.data else None,
+            repic_dir=Path(args.repic_data) if args.repic_data else None,
             spot_check=args.spot_check,
             spot_seed=args.spot_seed,
             judge_options=parse_options(args.judge_option, None),
@@ -260,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         data = leaderboard(reports)
         if args.human:
             data["human"] = read_human_report(Path(args.human))
-        index = build_site(data, reports, Path(args.out), Benchmarks(options.data_dir))
+        index = build_site(data, reports, Path(args.out), Benchmarks(options.data_dir), RepicSets(options.repic_dir))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,9 +2,10 @@
 benchmark the run used.
 
 Sample logs name a sample, not an image file, so the images come from the run's benchmark as `benchmark.py` finds
-it (only a benchmark with the run's fingerprint, so a page never shows another benchmark's image). Every image path
-must stay inside that directory. Thumbnails are JPEG, named by content hash, so one image shared by several models,
-controls or samples is stored once.
+it (only a benchmark with the run's fingerprint, so a page never shows another benchmark's image); a RePIC record
+names its query image and the concepts it was shown, whose pictures come from the RePIC data as `repic_data.py`
+finds it. Every image path must stay inside that directory. Thumbnails are JPEG, named by content hash, so one
+image shared by several models, controls or samples is stored once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from PIL import Image
 
 from covip.leaderboard.benchmark import Benchmark
 from covip.tasks.data.schema import CaptionSample
+from covip.tasks.repic.dataset import RepicSet
+from covip.tasks.results.records import Record, RepicRecord
 
 THUMB = (320, 320)
 
@@ -39,10 +42,10 @@ class Pictures:
     context: list[Picture] = field(default_factory=list)
 
 
-def thumbnail(benchmark: Benchmark, image: str, out: Path) -> str | None:
-    """File name of the thumbnail of `image` (a path in the benchmark) under `out`, written once; None when the image
-    is not a file inside the benchmark."""
-    found = _source(benchmark.root, image)
+def thumbnail(root: Path, image: str, out: Path) -> str | None:
+    """File name of the thumbnail of `image` (a path in the data directory `root`) under `out`, written once; None
+    when the image is not a file inside that directory."""
+    found = _source(root, image)
     if found is None:
         return None
     path, name = found
@@ -70,15 +73,34 @@ def sample_pictures(benchmark: Benchmark, sample_id: str, out: Path) -> Pictures
     sample = benchmark.samples.get(sample_id)
     if sample is None:
         return None
-    query = Picture(thumbnail(benchmark, sample.query_image, out), "query image")
+    query = Picture(thumbnail(benchmark.root, sample.query_image, out), "query image")
     if isinstance(sample, CaptionSample):
         context = [
-            Picture(thumbnail(benchmark, c.image, out), c.name, i in sample.positives)
+            Picture(thumbnail(benchmark.root, c.image, out), c.name, i in sample.positives)
             for i, c in enumerate(sample.concepts)
         ]
     else:
         context = [
-            Picture(thumbnail(benchmark, image, out), f"Picture {i}")
+            Picture(thumbnail(benchmark.root, image, out), f"Picture {i}")
             for i, image in enumerate(sample.images_context, start=1)
         ]
     return Pictures(query, context)
+
+
+def repic_pictures(data: RepicSet, record: RepicRecord, out: Path) -> Pictures:
+    """Thumbnails of a RePIC record's query image and of the concepts it was shown (a ground-truth one marked)."""
+    concepts = data.database.concept_dict
+    shown = [
+        Picture(thumbnail(data.root, concepts[key].image, out), concepts[key].name, key in record.gt)
+        for key in record.shown
+    ]
+    return Pictures(Picture(thumbnail(data.root, record.image, out), "query image"), shown)
+
+
+def record_pictures(found: Benchmark | RepicSet, record: Record, out: Path) -> Pictures | None:
+    """A record's pictures from the data its task was made on (None when a benchmark lacks its sample)."""
+    if isinstance(record, RepicRecord) and isinstance(found, RepicSet):
+        return repic_pictures(found, record, out)
+    if isinstance(found, Benchmark):
+        return sample_pictures(found, record.sample_id, out)
+    raise TypeError(f"no pictures of a {record.kind} record from {type(found).__name__}")

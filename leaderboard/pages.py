@@ -35,6 +35,11 @@ def fmt(value: Any, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if finite(value) else "–"
 
 
+def sort_value(value: Any) -> str:
+    """What a sortable table sorts a numeric cell on (its `data-v`): empty for a missing value."""
+    return f"{value:.6g}" if finite(value) else ""
+
+
 def signed(value: Any, digits: int = 1) -> str:
     """A difference with its sign (a true minus sign); '–' when undefined."""
     if not finite(value):
@@ -92,7 +97,9 @@ def templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, signed=signed, interval=interval, pvalue=pvalue, short_path=short_path)
+    env.filters.update(
+        fmt=fmt, signed=signed, interval=interval, pvalue=pvalue, short_path=short_path, sort_value=sort_value
+    )
     return env
 
 

@@ -6,10 +6,11 @@ only sorts tables and runs the sample filters). Every string that comes from a s
 captions, questions, problems) passes through `e()` before it is written here, or through Jinja2's autoescape in
 the templates.
 
-Layout: `index.html` (one section per cohort of like runs, each ranked on its own, then a human study's report when
-given, then the rejected submissions), `leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html`
-(model card, judge badge, checks, scores, links to its cohort's comparison), `models/<slug>/<task>.html` (per-sample
-browsing: pictures, caption, verdicts, legend, filters), `compare/<cohort>/` (each cohort of two or more models
+Layout: `index.html` (one section per cohort of like runs, each ranked on its own, then the RePIC tasks' own
+tables (`templates/repic.html`), then a human study's report when given, then the rejected submissions),
+`leaderboard.json` (the data the pages show), `assets/`, `models/<slug>.html` (model card, judge badge, checks, scores,
+links to its cohort's comparison), `models/<slug>/<task>.html` (per-sample browsing: pictures, caption, verdicts,
+legend, filters; for RePIC, each ground-truth concept's outcome), `compare/<cohort>/` (each cohort of two or more models
 compared: `compare_site.py`) and `img/` (thumbnails of query images and context pictures).
 """
 
@@ -25,12 +26,15 @@ from typing import Any
 
 from covip.leaderboard import svg
 from covip.leaderboard.aggregate import BUCKETS, CONTROLS, DIAGNOSTICS, MODES
-from covip.leaderboard.benchmark import Benchmarks
+from covip.leaderboard.benchmark import Benchmark, Benchmarks
 from covip.leaderboard.compare_site import CohortComparison, cohort_comparison, task_file
-from covip.leaderboard.images import sample_pictures
-from covip.leaderboard.pages import e, finite, fmt, json_safe, page, render, write_assets
-from covip.leaderboard.validate import Report
-from covip.tasks.results.records import CaptionRecord, DiagnosticRecord
+from covip.leaderboard.images import record_pictures
+from covip.leaderboard.pages import e, finite, fmt, json_safe, page, render, sort_value, write_assets
+from covip.leaderboard.repic_data import RepicSets
+from covip.leaderboard.validate import REPIC, Report
+from covip.tasks.repic.dataset import RepicSet
+from covip.tasks.repic.scoring import name_outcomes, repic_outcomes
+from covip.tasks.results.records import CaptionRecord, DiagnosticRecord, RepicRecord
 from covip.tasks.results.run import TaskRun
 from covip.tasks.scoring import metrics
 
@@ -54,7 +58,7 @@ SHOWN_PROBLEMS = 20  # per rejected submission on the index; all of them are in 
 
 def td(value: Any, digits: int = 1, ci: Any = None) -> str:
     """A numeric cell whose `data-v` is what the table sorts on (empty for a missing value)."""
-    sort = f"{value:.6g}" if finite(value) else ""
+    sort = sort_value(value)
     interval = ""
     if ci and finite(ci[0]) and finite(ci[1]):
         interval = f' <span class="muted">[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]</span>'
@@ -292,8 +296,9 @@ def rejected_section(rejected: list[dict]) -> str:
 
 
 def index_page(data: dict) -> str:
-    models, cohorts = data["models"], data["cohorts"]
+    models, cohorts, repic = data["models"], data["cohorts"], data["repic"]
     nav = "".join(f'<li><a href="#cohort-{c["id"]}">{e(c["label"])}</a></li>' for c in cohorts)
+    nav += "".join(f'<li><a href="#repic-{c["id"]}">{e(c["label"])}</a></li>' for c in repic["cohorts"])
     human = ""
     if data.get("human"):
         nav += '<li><a href="#human">Human evaluation</a></li>'
@@ -305,10 +310,13 @@ def index_page(data: dict) -> str:
         cohort_section(c, [m for m in models if m["cohort"] == c["id"]], data["reported"] if c["id"] == 1 else None)
         for c in cohorts
     )
+    if repic["models"]:
+        links = {m["id"]: f"models/{slug(m['id'])}.html" for m in repic["models"]}
+        sections += render("repic.html", repic=repic, links=links)
     body = f"""<header><h1>CoViP leaderboard</h1>
 <p class="note">Contextualized visual personalization: does a model recognise the people, pets and things a user
 told it about, and bring back the right memories, and only those? Built {e(data["generated"])} from
-{len(models)} validated submission(s); every number is recomputed from the per-sample logs. Data:
+{data["submissions"]} validated submission(s); every number is recomputed from the per-sample logs. Data:
 <a href="{DATA_FILE}">{DATA_FILE}</a>.</p>
 <p class="note">Acc+: questions about concepts in the image answered correctly (memories recalled). Acc−: questions
 about concepts not in the image answered "cannot be determined" (nothing leaked). Percent, micro-averaged over
@@ -318,7 +326,8 @@ questions, per bucket of 1–4 positive concepts and overall; 95% intervals clus
 preset): each table below is one such group. Checks: how far the verdicts were verified (the rule judge re-run on
 every verdict, or an LLM judge's spot check) and whether each record matched the benchmark. Rows marked
 <span class="badge reported">reported</span> are the paper's published numbers (its own benchmark and judge): shown
-for reference, never ranked or recomputed. Click a column header to sort.</p>
+for reference, never ranked or recomputed. Click a column header to sort. The RePIC tasks, another benchmark, have
+tables of their own below the CoViP tables.</p>
 <nav><ul>{nav}</ul></nav></header>
 {sections}
 {human}
@@ -335,8 +344,17 @@ def _score_row(label: str, s: dict) -> str:
 
 
 def model_page(
-    entry: dict, cohort: dict, task_links: list[tuple[str, str]], index: int, comparison: CohortComparison | None
+    covip: dict | None,
+    repic: dict | None,
+    cohorts: tuple[dict | None, dict | None],
+    task_links: list[tuple[str, str]],
+    index: int,
+    comparison: CohortComparison | None,
 ) -> str:
+    """A submission's page: its card, then the scores of its CoViP entry (`covip`) and of its RePIC entry (`repic`),
+    each with the table (`cohorts`: CoViP's, RePIC's) it is ranked in."""
+    entry = covip or repic
+    assert entry is not None, "a model page shows a CoViP or a RePIC entry"
     card = entry["card"]
     items = [f"<dt>Model id</dt><dd>{e(entry['id'])}</dd>"]
     for key, label in CARD_LABELS.items():
@@ -344,12 +362,32 @@ def model_page(
         if key in entry["card_derived"]:
             value += f" {DERIVED}"
         items.append(f"<dt>{label}</dt><dd>{value}</dd>")
-    judge = entry["judge"]
-    items.append(f'<dt>Judge</dt><dd>{judge_badge(judge)} <span class="muted">{e(judge.get("id"))}</span></dd>')
-    items.append(f"<dt>Checks</dt><dd>{e(checks_text(entry))}</dd>")
-    items.append(f"<dt>Ranked in</dt><dd>{e(cohort['label'])}: #{e(entry.get('rank') or '–')}</dd>")
+    covip_cohort, repic_cohort = cohorts
+    if covip is not None and covip_cohort is not None:
+        judge = covip["judge"]
+        items.append(f'<dt>Judge</dt><dd>{judge_badge(judge)} <span class="muted">{e(judge.get("id"))}</span></dd>')
+        items.append(f"<dt>Checks</dt><dd>{e(checks_text(covip))}</dd>")
+        items.append(f"<dt>Ranked in</dt><dd>{e(covip_cohort['label'])}: #{e(covip.get('rank') or '–')}</dd>")
+    if repic is not None and repic_cohort is not None:
+        items.append(f"<dt>RePIC data</dt><dd>{e(repic['data_checked'])}</dd>")
+        items.append(f"<dt>RePIC ranked in</dt><dd>{e(repic_cohort['label'])}: #{e(repic.get('rank') or '–')}</dd>")
     items.append(f"<dt>lmms-eval model</dt><dd>{e(entry['model'])} {e(entry['model_args'])}</dd>")
     items.append(f"<dt>Card from</dt><dd>{e(entry['card_source'])}</dd>")
+    sections = _covip_sections(covip, index, comparison) if covip is not None else ""
+    if repic is not None:
+        sections += render("repic_model.html", entry=repic, cohort=repic_cohort)
+    links = "".join(f'<li><a href="{href}">{e(task)}</a></li>' for task, href in task_links)
+    body = f"""<p><a href="../index.html">← leaderboard</a></p>
+<h1>{e(entry["name"])}</h1>
+<h2>Model card</h2><dl class="card">{"".join(items)}</dl>
+{sections}
+<h2>Samples</h2><p class="note">Every logged sample with its pictures, the model's output and each verdict.</p>
+<ul>{links}</ul>{_compared(entry, comparison)}"""
+    return page(f"{entry['name']} – CoViP leaderboard", body, 1)
+
+
+def _covip_sections(entry: dict, index: int, comparison: CohortComparison | None) -> str:
+    """A model page's CoViP scores: captioning per bucket and control, diagnostics, the recognition slope."""
     rows = [_score_row(b, entry["caption"][b]) for b in (*BUCKETS, "overall") if b in entry["caption"]]
     for control, scores in entry["controls"].items():
         rows += [_score_row(f"{control} {b}", s) for b, s in scores.items()]
@@ -381,27 +419,24 @@ def model_page(
         [svg.Series(entry["name"], svg.color(index), [tuple(p) for p in entry["points"]], _fitted(s))],
         f"Recognition F1 vs Acc+ per sample: {entry['name']}",
     )
-    links = "".join(f'<li><a href="{href}">{e(task)}</a></li>' for task, href in task_links)
-    compared = ""
-    if comparison is not None:
-        others = [label for model_id, label in comparison.labels.items() if model_id != entry["id"]]
-        pages = "".join(
-            f'<li><a href="../{comparison.folder}/{task_file(task)}">{e(task)}</a></li>'
-            for task in sorted(comparison.sides[0].records)
-        )
-        compared = f"""<h2>Compared with the other models of its table</h2>
+    return f"""<h2>Personalized captioning</h2>{scores}
+<h2>Diagnostics</h2>{diag}
+<h2>Recognition vs retrieval</h2>{slope}<figure>{chart}</figure>"""
+
+
+def _compared(entry: dict, comparison: CohortComparison | None) -> str:
+    """Links to the paired comparison of the model's CoViP table ("" when it has none)."""
+    if comparison is None:
+        return ""
+    others = [label for model_id, label in comparison.labels.items() if model_id != entry["id"]]
+    pages = "".join(
+        f'<li><a href="../{comparison.folder}/{task_file(task)}">{e(task)}</a></li>'
+        for task in sorted(comparison.sides[0].records)
+    )
+    return f"""<h2>Compared with the other models of its table</h2>
 <p class="note">With {e(", ".join(others))}, on the same samples:
 <a href="../{comparison.folder}/index.html">paired differences</a> (Acc+, Acc− and recognition F1 with paired-bootstrap
 intervals, McNemar tests), and side by side, sample by sample:</p><ul>{pages}</ul>"""
-    body = f"""<p><a href="../index.html">← leaderboard</a></p>
-<h1>{e(entry["name"])}</h1>
-<h2>Model card</h2><dl class="card">{"".join(items)}</dl>
-<h2>Personalized captioning</h2>{scores}
-<h2>Diagnostics</h2>{diag}
-<h2>Recognition vs retrieval</h2>{slope}<figure>{chart}</figure>
-<h2>Samples</h2><p class="note">Every logged sample with its pictures, the model's output and each verdict.</p>
-<ul>{links}</ul>{compared}"""
-    return page(f"{entry['name']} – CoViP leaderboard", body, 1)
 
 
 def _caption_sample(record: CaptionRecord, others: dict[str, list[bool]] | None) -> tuple[str, set[str]]:
@@ -461,17 +496,28 @@ def _diagnostic_sample(record: DiagnosticRecord) -> str:
     return f'<div><dl class="card">{items}</dl></div>'
 
 
+def _repic_sample(record: RepicRecord) -> str:
+    """The caption, the concepts the model was shown, and each ground-truth slot's outcome under both metrics."""
+    keys = repic_outcomes(record.gt, record.caption, record.pool, record.bucket)
+    names = name_outcomes(record.gt, record.caption, record.pool, record.bucket)
+    slots = [
+        {"key": key, "name": record.pool[key], "shown": key in record.shown, "repic": by_key, "corrected": by_name}
+        for key, by_key, by_name in zip(record.gt, keys, names, strict=True)
+    ]
+    return render("repic_sample.html", record=record, slots=slots)
+
+
 def task_page(
-    entry: dict, task: TaskRun, benchmarks: Benchmarks, images: Path, comparison: CohortComparison | None
+    entry: dict, task: TaskRun, found: Benchmark | RepicSet | str, images: Path, comparison: CohortComparison | None
 ) -> str:
-    """Every sample of one task: its pictures, the model's output and each verdict (captioning: with a legend, and a
-    filter to the wrong questions and to those another model of the table judged otherwise)."""
-    found = benchmarks.find(task)
+    """Every sample of one task: its pictures (`found`: the task's data, or why it is not here), the model's output
+    and each verdict (captioning: with a legend, and a filter to the wrong questions and to those another model of
+    the table judged otherwise) or, for RePIC, each ground-truth concept's outcome."""
     caption = task.info.family == "caption"
     compared = comparison is not None and caption
     sections = []
     for i, record in enumerate(task.records):
-        pictures = None if isinstance(found, str) else sample_pictures(found, record.sample_id, images)
+        pictures = None if isinstance(found, str) else record_pictures(found, record, images)
         missing = found if isinstance(found, str) else "" if pictures else "the sample is not in the benchmark"
         context = {"sample_id": record.sample_id, "control": task.info.control, "img": "../../img/"}
         images_html = render("pictures.html", pictures=pictures, missing=missing, **context)
@@ -479,6 +525,8 @@ def task_page(
         if isinstance(record, CaptionRecord):
             others = comparison.others(entry["id"], task.name, record.sample_id) if compared else None
             content, marks = _caption_sample(record, others)
+        elif isinstance(record, RepicRecord):
+            content = _repic_sample(record)
         else:
             content = _diagnostic_sample(record)
         classes = " ".join(["sample", *sorted(marks)])
@@ -498,7 +546,7 @@ def task_page(
     return page(f"{entry['name']} – {task.name}", body, 2)
 
 
-def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchmarks) -> Path:
+def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchmarks, repic_sets: RepicSets) -> Path:
     """Write the site (`data` from aggregate.leaderboard, over the valid `reports`) into out; return index.html."""
     if out.exists() and any(out.iterdir()):
         if not (out / DATA_FILE).is_file():
@@ -506,8 +554,10 @@ def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchma
         shutil.rmtree(out)
     out.mkdir(parents=True)
     write_assets(out)
-    runs = {r.submission.model_id: r.submission.run for r in reports if r.valid}
+    valid = {r.submission.model_id: r for r in reports if r.valid}
+    runs = {model_id: report.submission.run for model_id, report in valid.items()}
     cohorts = {c["id"]: c for c in data["cohorts"]}
+    repic_cohorts = {c["id"]: c for c in data["repic"]["cohorts"]}
     comparisons = {}
     for cohort in data["cohorts"]:
         members = [m for m in data["models"] if m["cohort"] == cohort["id"]]
@@ -517,16 +567,25 @@ def build_site(data: dict, reports: list[Report], out: Path, benchmarks: Benchma
             cohort["comparison"] = f"{comparison.folder}/index.html"
     (out / DATA_FILE).write_text(json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     (out / "models").mkdir()
-    for index, entry in enumerate(data["models"]):
-        run, comparison = runs[entry["id"]], comparisons.get(entry["cohort"])
-        folder = out / "models" / slug(entry["id"])
+    covip = {m["id"]: m for m in data["models"]}
+    repic = {m["id"]: m for m in data["repic"]["models"]}
+    for index, model_id in enumerate([*covip, *(i for i in repic if i not in covip)]):
+        run, report, entry = runs[model_id], valid[model_id], covip.get(model_id) or repic[model_id]
+        comparison = comparisons.get(entry["cohort"]) if model_id in covip else None
+        folder = out / "models" / slug(model_id)
         folder.mkdir()
         links = []
-        for name in sorted(run.tasks):
-            html = task_page(entry, run.tasks[name], benchmarks, out / "img", comparison)
+        for name, task in sorted(run.tasks.items()):
+            identity = report.identities[name]
+            found = repic_sets.find(task, identity) if task.info.family == REPIC else benchmarks.find(task)
+            html = task_page(entry, task, found, out / "img", comparison)
             (folder / task_file(name)).write_text(html, encoding="utf-8")
             links.append((name, f"{folder.name}/{task_file(name)}"))
-        model = model_page(entry, cohorts[entry["cohort"]], links, index, comparison)
+        tables = (
+            cohorts[covip[model_id]["cohort"]] if model_id in covip else None,
+            repic_cohorts[repic[model_id]["cohort"]] if model_id in repic else None,
+        )
+        model = model_page(covip.get(model_id), repic.get(model_id), tables, links, index, comparison)
         (out / "models" / f"{folder.name}.html").write_text(model, encoding="utf-8")
     index_path = out / "index.html"
     index_path.write_text(index_page(data), encoding="utf-8")

@@ -5,6 +5,11 @@ reader found wrong, the results file's fields, the task catalogue, completeness,
 record to the model's logged response, the rule judge re-run, the benchmark (when found here), the recomputation of
 every reported number, and, on request, an LLM-judge spot check. Each submission gets its own `Report`; one bad
 submission never stops the others from being checked and reported.
+
+RePIC tasks (family `repic`) are checked the same way, with what their records hold instead of verdicts: bucket and
+setting, one candidate pool per task (every ground-truth key of its records), and, when the RePIC directory the run
+recorded is found with the same files, each record's ground truth, query image, pool and request against it
+(`repic_data.py`). They are not judged; the CoViP prompt preset does not change them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,19 +26,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from covip.leaderboard.benchmark import Benchmark, Benchmarks
 from covip.leaderboard.rejudge import SpotCheck, rule_rejudge, spot_check, spot_check_rejections
+from covip.leaderboard.repic_data import RepicSets, against_repic_data
 from covip.leaderboard.rules import Rejection, record_of
 from covip.leaderboard.submission import ACCESS, CARD_FIELDS, LIMITS, Limits, Submission
 from covip.tasks.catalogue import catalogue
 from covip.tasks.data.schema import DIAGNOSTIC_TARGET, QAS_PER_CONCEPT, CaptionSample
-from covip.tasks.results.records import RECORD_KEY, CaptionRecord, DiagnosticRecord, JudgeRef
+from covip.tasks.results.records import RECORD_KEY, CaptionRecord, DiagnosticRecord, JudgeRef, RepicRecord
 from covip.tasks.results.run import LoggedSample, Problem, Run, TaskRun
 from covip.tasks.scoring import metrics
 
 DIAGNOSTICS = ("lsd", "lar", "itr")
-SCORED_FAMILIES = ("caption", *DIAGNOSTICS)  # the task families the leaderboard checks, scores and shows
+COVIP_FAMILIES = ("caption", *DIAGNOSTICS)  # the CoViP benchmark's tasks: the CoViP tables
+REPIC = "repic"  # RePIC's tasks: a table of their own
+SCORED_FAMILIES = (*COVIP_FAMILIES, REPIC)  # the task families the leaderboard checks, scores and shows
 REQUIRED_FIELDS = ("results", "versions", "config", "n-samples", "configs")
 TOLERANCE = 1e-6
 JUDGED_FAMILIES = ("caption", "lar")
+
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class DataIdentity(BaseModel):
@@ -41,8 +52,40 @@ class DataIdentity(BaseModel):
 
     location: str
     manifest_sha256: str | None
-    samples_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    samples_sha256: Sha256
     samples: int = Field(ge=1)
+
+
+class RepicFiles(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database: str
+    queries: str
+
+
+class RepicDigests(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database: Sha256
+    queries: Sha256
+
+
+class Retriever(BaseModel):
+    """The retriever's name and settings (whatever settings it records: they are compared whole)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    name: str
+
+
+class RepicIdentity(BaseModel):
+    """What a RePIC task adds to the identity (`covip.tasks.lmms.repic.RepicTask.identity`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    files: RepicFiles
+    sha256: RepicDigests
+    retriever: Retriever | None
 
 
 class Identity(BaseModel):
@@ -54,6 +97,7 @@ class Identity(BaseModel):
     preset: Literal["covip", "paper"]
     judge: JudgeRef | None
     covip_bench: str
+    repic: RepicIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,7 @@ class Options:
 
     limits: Limits = LIMITS
     data_dir: Path | None = None
+    repic_dir: Path | None = None  # the RePIC directory (default: where each run recorded it)
     spot_check: int = 0  # questions to re-ask of each LLM-judged submission's judge (0: no spot check)
     spot_seed: int = 0
     judge_options: dict[str, Any] = field(default_factory=dict)  # connection options of the judge (base_url...)
@@ -86,12 +131,17 @@ class Report:
     def reject(self, rule: str, file: str, where: str, message: str, task: str = "", record: str = "") -> None:
         self.rejections.append(Rejection(rule, file, where, message, task, record))
 
-    def checks(self) -> dict[str, Any]:
-        """What validation checked beyond the rules every submission meets."""
-        unchecked = sorted({reason for reason in self.benchmark.values() if reason})
+    def data_checked(self, tasks: Iterable[str] | None = None) -> str:
+        """Whether the records of `tasks` (default: all) were compared with their data: "checked", or why not."""
+        names = self.benchmark if tasks is None else [t for t in tasks if t in self.benchmark]
+        unchecked = sorted({self.benchmark[name] for name in names if self.benchmark[name]})
+        return "checked" if not unchecked else f"not checked: {'; '.join(unchecked)}"
+
+    def checks(self, tasks: Iterable[str] | None = None) -> dict[str, Any]:
+        """What validation checked beyond the rules every submission meets (the data: of `tasks` only, if given)."""
         return {
             "rejudged": self.rejudged,
-            "benchmark": "checked" if not unchecked else f"not checked: {'; '.join(unchecked)}",
+            "benchmark": self.data_checked(tasks),
             "spot_check": self.spot_check.to_dict() if self.spot_check else None,
         }
 
@@ -109,8 +159,8 @@ class Report:
 def validate(subs: list[Submission], options: Options | None = None) -> list[Report]:
     """One report per submission (no rejection: valid)."""
     options = options or Options()
-    benchmarks = Benchmarks(options.data_dir)
-    reports = [check_submission(sub, options, benchmarks) for sub in subs]
+    benchmarks, repic_sets = Benchmarks(options.data_dir), RepicSets(options.repic_dir)
+    reports = [check_submission(sub, options, benchmarks, repic_sets) for sub in subs]
     ids = Counter(r.submission.model_id for r in reports if r.submission.run.results)
     for report in reports:
         sub = report.submission
@@ -129,7 +179,7 @@ def validate(subs: list[Submission], options: Options | None = None) -> list[Rep
     return reports
 
 
-def check_submission(sub: Submission, options: Options, benchmarks: Benchmarks) -> Report:
+def check_submission(sub: Submission, options: Options, benchmarks: Benchmarks, repic_sets: RepicSets) -> Report:
     report = Report(sub)
     run = sub.run
     for problem in run.problems:
@@ -154,10 +204,10 @@ def check_submission(sub: Submission, options: Options, benchmarks: Benchmarks) 
             "identity", file, "config.model", f"results files of different models in one submission: {models}"
         )
     for task, path in run.other_tasks.items():
-        report.reject("task", run.rel(path), f"results.{task}", "not a CoViP task this package ships", task)
+        report.reject("task", run.rel(path), f"results.{task}", "not a CoViP or RePIC task this package ships", task)
     for task in run.tasks.values():
         if task.info.family in SCORED_FAMILIES:
-            _check_task(report, task, benchmarks)
+            _check_task(report, task, benchmarks, repic_sets)
         else:
             message = f"a {task.info.family} task: the leaderboard scores only {', '.join(SCORED_FAMILIES)} tasks"
             report.reject("task", run.rel(task.results_file), f"results.{task.name}", message, task.name)
@@ -254,11 +304,21 @@ def _identity(report: Report, task: TaskRun) -> Identity | None:
         message = f"missing: a {family} task is judged" if judged else f"a {family} task is not judged: no judge"
         report.reject("identity", file, f"{where}.judge", message, task.name)
         return None
+    if task.info.family == REPIC:
+        if identity.repic is None:
+            message = "missing: a repic task records its RePIC files, their sha256 and its retriever"
+            report.reject("identity", file, f"{where}.repic", message, task.name)
+            return None
+        retrieval = task.info.mode == "retrieval"
+        if retrieval != (identity.repic.retriever is not None):
+            message = "missing: a retrieval task records its retriever" if retrieval else "a skip task uses none"
+            report.reject("identity", file, f"{where}.repic.retriever", message, task.name)
+            return None
     report.identities[task.name] = identity
     return identity
 
 
-def _check_task(report: Report, task: TaskRun, benchmarks: Benchmarks) -> None:
+def _check_task(report: Report, task: TaskRun, benchmarks: Benchmarks, repic_sets: RepicSets) -> None:
     run, info = report.submission.run, task.info
     rfile, sfile = run.rel(task.results_file), run.rel(task.samples_file)
 
@@ -300,20 +360,30 @@ def _check_task(report: Report, task: TaskRun, benchmarks: Benchmarks) -> None:
         for rule, where, message in _record_problems(task, sample, identity):
             reject(rule, sfile, where, message, sample)
         complete = complete and _judged(sample.record)
-    rejections, count = rule_rejudge(task)
-    report.rejections.extend(rejections)
-    report.rejudged += count
-    found = benchmarks.find(task) if identity else "the run's identity is missing"
+    if info.family == REPIC:
+        for where, message, sample in _pool_problems(task):
+            reject("complete", sfile, where, message, sample)
+            complete = False
+        found = repic_sets.find(task, identity) if identity else "the run's identity is missing"
+        checks = against_repic_data
+    else:
+        rejections, count = rule_rejudge(task)
+        report.rejections.extend(rejections)
+        report.rejudged += count
+        found = benchmarks.find(task) if identity else "the run's identity is missing"
+        checks = _against_benchmark
     report.benchmark[task.name] = found if isinstance(found, str) else ""
-    if isinstance(found, Benchmark):
-        for where, message, sample in _against_benchmark(task, found):
+    if not isinstance(found, str):
+        for where, message, sample in checks(task, found):
             reject("benchmark", sfile, where, message, sample)
     _check_metrics(report, task, complete)
 
 
-def _judged(record: CaptionRecord | DiagnosticRecord) -> bool:
+def _judged(record: CaptionRecord | DiagnosticRecord | RepicRecord) -> bool:
     if isinstance(record, CaptionRecord):
         return bool(record.verdicts)
+    if isinstance(record, RepicRecord):
+        return True  # scored without a judge
     return record.task != "lar" or record.verdict is not None
 
 
@@ -321,12 +391,13 @@ def _record_problems(task: TaskRun, sample: LoggedSample, identity: Identity | N
     """(rule, field, message) of one record: its task, judging, questions, tie to the logged response, judge."""
     info, record = task.info, sample.record
     at = RECORD_KEY
-    if isinstance(record, CaptionRecord) and record.bucket != info.bucket:
+    if isinstance(record, (CaptionRecord, RepicRecord)) and record.bucket != info.bucket:
         yield "complete", f"{at}.bucket", f"{record.bucket}, but task {info.name} is bucket {info.bucket}"
-    if isinstance(record, DiagnosticRecord) and record.mode != info.mode:
+    if isinstance(record, (DiagnosticRecord, RepicRecord)) and record.mode != info.mode:
         yield "complete", f"{at}.mode", f"{record.mode!r}, but task {info.name} is {info.mode!r}"
-    if record.control != info.control:
-        yield "complete", f"{at}.control", f"{record.control!r}, but task {info.name} is {info.control!r}"
+    control = "none" if isinstance(record, RepicRecord) else record.control  # RePIC has no controls
+    if control != info.control:
+        yield "complete", f"{at}.control", f"{control!r}, but task {info.name} is {info.control!r}"
     if not _judged(record):
         yield (
             "complete",
@@ -345,14 +416,15 @@ def _record_problems(task: TaskRun, sample: LoggedSample, identity: Identity | N
     if not isinstance(sample.response, str):
         yield "output", "filtered_resps", "missing or not one text: the model's response is not logged"
     elif record.answer != sample.response:
-        what = "caption" if isinstance(record, CaptionRecord) else "response"
+        what = "response" if isinstance(record, DiagnosticRecord) else "caption"
         yield (
             "output",
             f"{at}.{what}",
             "differs from the model's response lmms-eval logged for this sample (filtered_resps)",
         )
-    if identity is not None and record.judge != identity.judge:
-        said = record.judge.id if record.judge else "no judge"
+    judge = None if isinstance(record, RepicRecord) else record.judge  # RePIC is scored without a judge
+    if identity is not None and judge != identity.judge:
+        said = judge.id if judge else "no judge"
         yield (
             "identity",
             f"{at}.judge",
@@ -362,6 +434,23 @@ def _record_problems(task: TaskRun, sample: LoggedSample, identity: Identity | N
         yield "identity", f"{at}.preset", f"{record.preset!r}, but the task's config records preset {identity.preset!r}"
     for where in non_finite(record.model_dump(mode="python")):
         yield "numbers", f"{at}.{where}", "NaN or infinite value"
+
+
+def _pool_problems(task: TaskRun) -> Iterator[tuple[str, str, LoggedSample | None]]:
+    """(field, message, record) where a RePIC record's candidate pool is not its task's: the pool is every
+    ground-truth key of the task's samples, each with one display name (both metrics count misses against it)."""
+    keys = {key for record in task.records for key in record.gt}
+    names: dict[str, Counter[str]] = {}
+    for sample in task.samples:
+        pool = sample.record.pool
+        if set(pool) != keys:
+            differs = f"extra {sorted(set(pool) - keys)}, missing {sorted(keys - set(pool))}"
+            yield f"{RECORD_KEY}.pool", f"not the task's candidate pool (its ground-truth keys): {differs}", sample
+        for key, name in pool.items():
+            names.setdefault(key, Counter())[name] += 1
+    for key, seen in sorted(names.items()):
+        if len(seen) > 1:
+            yield f"{RECORD_KEY}.pool", f"the records give {key} different display names: {sorted(seen)}", None
 
 
 def _against_benchmark(task: TaskRun, benchmark: Benchmark) -> Iterator[tuple[str, str, LoggedSample | None]]:
@@ -452,15 +541,19 @@ def _check_metrics(report: Report, task: TaskRun, complete: bool) -> None:
 
 
 def _check_one_identity(report: Report) -> None:
-    """One preset, one dataset per task family, and one judge per judged family, across the submission's tasks."""
+    """One preset, one dataset per task family, and one judge per judged family, across the submission's CoViP tasks;
+    one retriever across its RePIC retrieval tasks (each RePIC task has data of its own; the preset does not change
+    them)."""
     run = report.submission.run
     first: dict[tuple[str, str], tuple[str, Any]] = {}
     for name in sorted(report.identities):
         identity, family = report.identities[name], run.tasks[name].info.family
-        facets = {
-            ("preset", ""): ("preset", identity.preset),
-            ("data", family): ("data.samples_sha256", identity.data.samples_sha256),
-        }
+        facets: dict[tuple[str, str], tuple[str, Any]] = {}
+        if family != REPIC:
+            facets[("preset", "")] = ("preset", identity.preset)
+            facets[("data", family)] = ("data.samples_sha256", identity.data.samples_sha256)
+        elif identity.repic is not None and identity.repic.retriever is not None:
+            facets[("retriever", family)] = ("repic.retriever", identity.repic.retriever.model_dump())
         if identity.judge is not None:
             facets[("judge", family)] = ("judge.id", identity.judge.id)
         for key, (where, value) in facets.items():

@@ -25,12 +25,14 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, real_runs: dict[str, Path]) -> Path:
-    """Three baselines' real runs in one ranked table, one named like a script; sample pages show query thumbnails."""
+def site(tmp_path_factory: pytest.TempPathFactory, real_runs: dict[str, Path], repic_runs: dict[str, Path]) -> Path:
+    """Three baselines' real runs in one ranked table, one named like a script; sample pages show query thumbnails;
+    a run of the RePIC tasks in the RePIC table."""
     root = tmp_path_factory.mktemp("subs")
     copy_run(real_runs["oracle"], root / "oracle")
     copy_run(real_runs["shortcut"], root / "evil", card={"name": EVIL})
     copy_run(real_runs["blind"], root / "blind")
+    copy_run(repic_runs["blind"], root / "repic", card={"id": "RePIC blind"})
     out = tmp_path_factory.mktemp("site") / "site"
     assert main(["build", str(root), "--out", str(out)]) == 0
     return out
@@ -73,6 +75,13 @@ def test_index_sorts_on_click_without_errors_or_outside_requests(site: Path, bro
     assert browser.eval(f"document.querySelector('{RANKED} th:nth-child(2)').getAttribute('aria-sort')")
     # reported rows stay in their own tbody after sorting
     assert browser.eval("document.querySelectorAll('tbody.reported')[0].rows.length") == 9
+    # the RePIC tasks' own ranked table, and one per task, sortable like the others
+    assert browser.eval("document.querySelector('#repic-1 table.ranked tbody td:nth-child(2)').textContent") == (
+        "RePIC blind"
+    )
+    assert (
+        browser.eval("document.querySelectorAll('#repic-1 table.sortable thead tr th:first-child button').length") == 11
+    )
     browser.settle()
     assert browser.errors() == []
     browser.only_site_requests(site, ASSETS)

@@ -112,7 +112,7 @@ MUTATIONS = [
     ),
     pytest.param(
         results_edit(lambda d: d["results"].update({"covip_caption_9c": {}})),
-        "{R}: task covip_caption_9c: results.covip_caption_9c: not a CoViP task this package ships",
+        "{R}: task covip_caption_9c: results.covip_caption_9c: not a CoViP or RePIC task this package ships",
         "task",
         id="unknown-task",
     ),
