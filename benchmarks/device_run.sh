@@ -5,9 +5,14 @@
 #   bash benchmarks/device_run.sh throughput judge          # results and logs under $OUT (or ./device_out)
 #   FULL_EVAL_PER_BUCKET=120 bash benchmarks/device_run.sh full_eval
 #   TRAINER_RUNS=reference_dynamic:2,reference:3 bash benchmarks/device_run.sh builtin trainer
+#   bash benchmarks/device_run.sh scale_eval     # 2 GPUs (nvidia-h200-x2): one scale_* step per call, each
+#   SCALE_TRAIN_RUNS=zero2,resume bash benchmarks/device_run.sh scale_train   # near the 10-minute limit
+#   SCALE_ARGS="--per-bucket 32" bash benchmarks/device_run.sh scale_eval     # more scale_out.py flags
 #
 # Expects, carried beside the working tree: .whl/ (benchmarks/README.md says which wheels), runs/bench and
-# runs/judge_bench (the `prepare` outputs), runs/trainer_bench.
+# runs/judge_bench (the `prepare` outputs), runs/trainer_bench. The scale_* steps keep their models under
+# runs/scale_out (not carried: built there, and reused while the machine stays warm); scale_train adds each call's
+# runs to runs/scale_out/train.json, so that runs made in several calls are compared with each other.
 set -u -o pipefail
 OUT=${OUT:-device_out}
 mkdir -p "$OUT"
@@ -18,7 +23,7 @@ export PYTHONPATH=/tmp/site
 python3 - > "$OUT/env.txt" 2>&1 <<'EOF'
 import importlib, importlib.metadata as md, subprocess
 for name in ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "lmms_eval", "pyarrow", "fsspec",
-             "huggingface_hub", "pandas", "typing_extensions", "pydantic"):
+             "huggingface_hub", "pandas", "typing_extensions", "pydantic", "deepspeed"):
     try:
         print(name, md.version(name))
     except md.PackageNotFoundError:
@@ -54,6 +59,13 @@ for name in "$@"; do
                --out "$OUT/trainer.json" --runs "${TRAINER_RUNS:-reference_dynamic:2,reference:3}" ;;
     full_eval) step full_eval 560 python3 benchmarks/full_eval.py --tokenizer runs/bench/tokenizer \
                  --out "$OUT/full_eval.json" --per-bucket "${FULL_EVAL_PER_BUCKET:-350}" ;;
+    scale_eval|scale_moe) step "$name" 560 python3 benchmarks/scale_out.py "${name#scale_}" \
+                 --inputs runs/trainer_bench --out "$OUT/$name.json" ${SCALE_ARGS:-}
+               find runs/scale_out -name '*.log' -exec cp --parents {} "$OUT/" \; ;;  # each launch's log
+    scale_train) step scale_train 560 python3 benchmarks/scale_out.py train --inputs runs/trainer_bench \
+                   --out runs/scale_out/train.json --runs "${SCALE_TRAIN_RUNS:-single,ddp}" ${SCALE_ARGS:-}
+                 cp runs/scale_out/train.json "$OUT/scale_train.json"
+                 find runs/scale_out -name '*.log' -exec cp --parents {} "$OUT/" \; ;;
     *) echo "unknown step $name" ;;
   esac
 done

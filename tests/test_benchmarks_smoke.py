@@ -124,3 +124,70 @@ except ModuleNotFoundError as exc:
 
 def test_a_package_missing_from_the_import_map_fails_here_as_on_the_gpu() -> None:
     assert "caught: No module named 'covip.model_adapters'" in script("-c", CATCH, BENCH)
+
+
+# ---- benchmarks/scale_out.py: the launch commands of the 2-GPU runs, with 2 CPU processes (gloo) ------------------
+# Left out to save CI time, as their launch paths are tested elsewhere: the `moe` part (the `eval` part's one-process
+# launch with `device_map=auto` added, which has nothing to split on a CPU) and the `resume` run (kill and resume
+# under a 2-process `accelerate launch`: tests/test_multi_process_training.py).
+needs_deepspeed = pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason="the ZeRO-2 run needs DeepSpeed (benchmarks/README.md: the wheel built with DS_BUILD_OPS=0, and hjson)",
+)
+
+
+@pytest.fixture(scope="module")
+def scale_out_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scale_out")
+    script(BENCH / "trainer_step.py", "prepare", "--out", out, "--samples", 2, "--smoke")
+    return out
+
+
+def scale_out_args(part: str, inputs: Path, tmp_path: Path, *args: str | int) -> list:
+    """`benchmarks/scale_out.py PART --smoke ...` writing under tmp_path, its report to tmp_path/PART.json."""
+    out, work = tmp_path / f"{part}.json", tmp_path / "work"
+    return [BENCH / "scale_out.py", part, "--inputs", inputs, "--work", work, "--out", out, "--smoke", *args]
+
+
+def scale_out(part: str, inputs: Path, tmp_path: Path, *args: str | int) -> dict:
+    script(*scale_out_args(part, inputs, tmp_path, *args))
+    return json.loads((tmp_path / f"{part}.json").read_text())
+
+
+def test_scale_out_eval_two_processes_give_the_one_process_run(scale_out_inputs: Path, tmp_path: Path) -> None:
+    report = scale_out("eval", scale_out_inputs, tmp_path, "--per-bucket", 2, "--batch", 2, "--new-tokens", 4)
+    one, two = report["runs"]["1"], report["runs"]["2"]
+    assert "accelerate.commands.launch --multi_gpu --num_processes 2" in two["command"]
+    assert one["requests_per_rank"] == [8] and two["requests_per_rank"] == [4, 4], "each rank its shard"
+    assert len(two["warmup_generate_s_per_rank"]) == 2 and two["covip_modules"] > 0
+    same = report["same_as_one_gpu"]["2"]
+    assert same["samples"] == 8 and same["metrics"] == 32 and not same["problems"]
+    assert same["records_identical"] and same["metrics_identical"], same
+    assert report["scaling"]["2"] > 0
+
+
+def test_scale_out_train_under_the_ddp_config(scale_out_inputs: Path, tmp_path: Path) -> None:
+    ddp = scale_out("train", scale_out_inputs, tmp_path, "--runs", "ddp", "--steps", 2)["ddp"]
+    assert f"--config_file {ROOT}/trainer/configs/accelerate/ddp.yaml --num_processes 2" in ddp["command"]
+    assert ddp["processes"] == 2 and len(ddp["step_time_s"]) == 2 and ddp["completions_per_step"] == 8
+    assert ddp["covip_modules"] > 0
+
+
+@needs_deepspeed
+def test_scale_out_train_zero2(scale_out_inputs: Path, tmp_path: Path) -> None:
+    zero2 = scale_out("train", scale_out_inputs, tmp_path, "--runs", "zero2", "--steps", 1)["zero2"]
+    assert zero2["processes"] == 2 and len(zero2["step_time_s"]) == 1
+    assert sorted(p.name for p in (tmp_path / "work" / "train" / "zero2" / "run").rglob("*zero_pp_rank_*")) == [
+        "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt",
+        "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt",
+    ], "optimizer state sharded over the two ranks"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="DeepSpeed is installed here")
+def test_scale_out_zero2_without_deepspeed_says_so(scale_out_inputs: Path, tmp_path: Path) -> None:
+    args = scale_out_args("train", scale_out_inputs, tmp_path, "--runs", "zero2")
+    command = [sys.executable, "-S", "-c", NO_SITE, *args]
+    proc = subprocess.run(list(map(str, command)), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert report["zero2"]["error"].startswith("not run: DeepSpeed is not installed")
